@@ -1,0 +1,35 @@
+"""Membership inference attacks: pure functions of a :class:`~privmeter.SignalTable`."""
+
+from __future__ import annotations
+
+from privmeter.attacks import lira, loss, reference, rmia
+from privmeter.attacks._registry import (
+    AttackOutput,
+    AttackSpec,
+    attack_info,
+    list_attacks,
+    register_attack,
+    run_attack,
+)
+from privmeter.attacks.lira import LiraParams
+from privmeter.attacks.loss import LossParams, PopulationParams
+from privmeter.attacks.reference import ReferenceParams
+from privmeter.attacks.rmia import RmiaParams
+
+__all__ = [
+    "AttackOutput",
+    "AttackSpec",
+    "LiraParams",
+    "LossParams",
+    "PopulationParams",
+    "ReferenceParams",
+    "RmiaParams",
+    "attack_info",
+    "lira",
+    "list_attacks",
+    "loss",
+    "reference",
+    "register_attack",
+    "rmia",
+    "run_attack",
+]

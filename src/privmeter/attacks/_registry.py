@@ -1,0 +1,181 @@
+"""Attack registry: names to pure functions ``(table, target, params) -> scores``."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from privmeter.metrics import DEFAULT_FPR_LEVELS
+from privmeter.result import AttackResult
+from privmeter.table import SignalTable
+
+__all__ = ["AttackOutput", "AttackSpec", "attack_info", "list_attacks", "register_attack",
+           "run_attack"]
+
+P = TypeVar("P")
+
+
+@dataclass(frozen=True)
+class AttackOutput:
+    """What an attack function returns: audit-point scores and optional diagnostics."""
+
+    scores: NDArray[np.float64]
+    extras: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+AttackFn = Callable[[SignalTable, int, Any], AttackOutput]
+
+
+@dataclass(frozen=True)
+class AttackSpec(Generic[P]):
+    """A registered attack: its function, typed parameters and citation."""
+
+    name: str
+    fn: Callable[[SignalTable, int, P], AttackOutput]
+    params_type: type[P]
+    paper: str
+    summary: str
+
+    def parameters(self) -> list[dict[str, Any]]:
+        """Name, type, default and help text of each parameter."""
+        out = []
+        for f in dataclasses.fields(self.params_type):  # type: ignore[arg-type]
+            default = f.default if f.default is not dataclasses.MISSING else None
+            out.append(
+                {
+                    "name": f.name,
+                    "type": str(f.type),
+                    "default": default,
+                    "help": f.metadata.get("help", ""),
+                }
+            )
+        return out
+
+
+_REGISTRY: dict[str, AttackSpec[Any]] = {}
+
+
+def register_attack(spec: AttackSpec[Any]) -> AttackSpec[Any]:
+    """Add an attack to the registry (its name must be new)."""
+    if spec.name in _REGISTRY:
+        raise ValueError(f"an attack named {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def list_attacks() -> list[str]:
+    """Names of the registered attacks, sorted.
+
+    Examples
+    --------
+    >>> import privmeter as pm
+    >>> pm.list_attacks()
+    ['lira', 'loss', 'population', 'reference', 'rmia']
+    """
+    return sorted(_REGISTRY)
+
+
+def attack_info(name: str) -> AttackSpec[Any]:
+    """The registry entry of an attack (raises ``ValueError`` listing the known names)."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"unknown attack {name!r}{hint}; known attacks: {', '.join(list_attacks())}"
+        ) from None
+
+
+def make_params(spec: AttackSpec[P], params: dict[str, Any]) -> P:
+    """Build the attack's typed parameter object, rejecting unknown names."""
+    names = [f.name for f in dataclasses.fields(spec.params_type)]  # type: ignore[arg-type]
+    unknown = [k for k in params if k not in names]
+    if unknown:
+        k = unknown[0]
+        close = difflib.get_close_matches(k, names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"unknown parameter {k!r} for attack {spec.name!r}{hint}; "
+            f"its parameters are: {', '.join(names) or 'none'}"
+        )
+    return spec.params_type(**params)
+
+
+def run_attack(
+    name: str,
+    table: SignalTable,
+    target: int = 0,
+    *,
+    confidence: float = 0.95,
+    delta: float = 0.0,
+    fpr_levels: tuple[float, ...] = DEFAULT_FPR_LEVELS,
+    **params: Any,
+) -> AttackResult:
+    """Run a registered attack against model ``target`` of ``table`` and score it.
+
+    Parameters
+    ----------
+    name : str
+        Attack name (see :func:`list_attacks`).
+    table : SignalTable
+        Signals of the target and the reference models.
+    target : int
+        Index of the target model; every other model is a reference model.
+    confidence : float
+        Confidence level of the intervals in the result.
+    delta : float
+        Delta of the empirical epsilon lower bound.
+    fpr_levels : tuple of float
+        FPR levels at which the result reports TPR.
+    **params
+        The attack's parameters (see ``attack_info(name).parameters()``).
+
+    Returns
+    -------
+    AttackResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import privmeter as pm
+    >>> rng = np.random.default_rng(0)
+    >>> membership = rng.random((4, 200)) < 0.5
+    >>> values = rng.normal(size=(4, 200)) + 2.0 * membership
+    >>> res = pm.run_attack("loss", pm.SignalTable(values, membership), target=0)
+    >>> res.auc > 0.8
+    True
+    """
+    spec = attack_info(name)
+    if not isinstance(table, SignalTable):
+        raise TypeError(f"table must be a SignalTable, got {type(table).__name__}")
+    t = table.check_target(target)
+    p = make_params(spec, params)
+    out = spec.fn(table, t, p)
+    audit = table.audit_mask
+    n_audit = int(audit.sum())
+    if out.scores.shape != (n_audit,):
+        raise RuntimeError(
+            f"attack {name!r} returned scores of shape {out.scores.shape}, expected ({n_audit},)"
+        )
+    seed = getattr(p, "seed", None)
+    return AttackResult.from_scores(
+        name,
+        out.scores,
+        table.membership[t, audit],
+        params=dataclasses.asdict(p),  # type: ignore[call-overload]
+        target=t,
+        point_ids=table.point_ids[audit],
+        labels=None if table.labels is None else table.labels[audit],
+        seed=seed,
+        confidence=confidence,
+        delta=delta,
+        fpr_levels=fpr_levels,
+        extras=out.extras,
+    )

@@ -1,0 +1,273 @@
+"""Frozen results of one attack on one target: scores, ROC, AUC, TPR at FPR, CIs, epsilon."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from privmeter import metrics
+from privmeter.metrics import DEFAULT_FPR_LEVELS, RocCurve, TprAtFpr
+
+__all__ = ["RESULT_SCHEMA_VERSION", "AttackResult"]
+
+#: Version of the dict layout written by :meth:`AttackResult.to_dict`.
+RESULT_SCHEMA_VERSION = 1
+
+
+def _jsonable(obj: Any) -> Any:
+    """Params and extras as plain JSON (numpy scalars/arrays to Python, inf/nan to strings)."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer, int)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        x = float(obj)
+        if math.isnan(x):
+            return "nan"
+        if math.isinf(x):
+            return "inf" if x > 0 else "-inf"
+        return x
+    if obj is None or isinstance(obj, str):
+        return obj
+    return str(obj)
+
+
+@dataclass(frozen=True, eq=False)
+class AttackResult:
+    """The outcome of one membership inference attack on one target model.
+
+    Build it with :meth:`from_scores`; every figure is computed once from the exact ROC.
+
+    Attributes
+    ----------
+    attack : str
+        Registered attack name.
+    params : dict
+        The attack's parameters as used (JSON-serialisable).
+    target : int
+        Index of the target model in the signal table.
+    scores : ndarray of float, shape (n_audit,)
+        Membership scores of the audit points (higher = more likely member).
+    membership : ndarray of bool, shape (n_audit,)
+        True membership of the audit points in the target.
+    point_ids : ndarray of int, shape (n_audit,)
+        Dataset indices of the audit points.
+    labels : ndarray of int or None
+        Class labels of the audit points, when known.
+    seed : int or None
+        Seed of any randomness the attack used.
+    confidence : float
+        Confidence level of every interval (default 0.95).
+    delta : float
+        The delta of the epsilon lower bound.
+    auc, auc_ci : float, (float, float)
+        AUC of the exact ROC and its DeLong interval.
+    advantage : float
+        ``max TPR - FPR`` (Yeom et al. 2018).
+    epsilon_lb : float
+        Empirical epsilon lower bound at ``delta`` (see
+        :func:`privmeter.metrics.epsilon_lower_bound`).
+    tpr_at_fpr : tuple of TprAtFpr
+        TPR at the FPR levels of :data:`privmeter.metrics.DEFAULT_FPR_LEVELS`.
+    extras : dict
+        Attack-specific diagnostics (e.g. a tuned RMIA ``a``, population-calibrated thresholds).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> res = AttackResult.from_scores("demo", [0.9, 0.8, 0.3, 0.1], [1, 0, 1, 0])
+    >>> res.auc
+    0.75
+    >>> res.tpr_at(0.0).tpr, res.tpr_at(0.0).resolvable
+    (0.5, False)
+    >>> AttackResult.from_dict(res.to_dict()).auc
+    0.75
+    """
+
+    attack: str
+    params: dict[str, Any]
+    target: int
+    scores: NDArray[np.float64]
+    membership: NDArray[np.bool_]
+    point_ids: NDArray[np.int64]
+    labels: NDArray[np.int64] | None
+    seed: int | None
+    confidence: float
+    delta: float
+    auc: float
+    auc_ci: tuple[float, float]
+    advantage: float
+    epsilon_lb: float
+    tpr_at_fpr: tuple[TprAtFpr, ...]
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------ construction
+    @classmethod
+    def from_scores(
+        cls,
+        attack: str,
+        scores: ArrayLike,
+        membership: ArrayLike,
+        *,
+        params: dict[str, Any] | None = None,
+        target: int = 0,
+        point_ids: ArrayLike | None = None,
+        labels: ArrayLike | None = None,
+        seed: int | None = None,
+        confidence: float = 0.95,
+        delta: float = 0.0,
+        fpr_levels: tuple[float, ...] = DEFAULT_FPR_LEVELS,
+        extras: dict[str, Any] | None = None,
+    ) -> AttackResult:
+        """Compute every figure from per-point scores and the true membership."""
+        s, y = metrics._check_scores_labels(scores, membership)
+        roc = metrics.roc_curve(s, y)
+        auc_value, auc_ci = metrics.auc_delong_ci(s, y, confidence=confidence)
+        ids = (
+            np.arange(s.size, dtype=np.int64)
+            if point_ids is None
+            else np.asarray(point_ids, dtype=np.int64)
+        )
+        if ids.shape != s.shape:
+            raise ValueError(f"point_ids have shape {ids.shape}, expected {s.shape}")
+        lab = None if labels is None else np.asarray(labels, dtype=np.int64)
+        if lab is not None and lab.shape != s.shape:
+            raise ValueError(f"labels have shape {lab.shape}, expected {s.shape}")
+        res = cls(
+            attack=attack,
+            params=_jsonable(dict(params or {})),
+            target=int(target),
+            scores=s.copy(),
+            membership=y.copy(),
+            point_ids=ids.copy(),
+            labels=None if lab is None else lab.copy(),
+            seed=seed,
+            confidence=confidence,
+            delta=delta,
+            auc=float(np.trapezoid(roc.tpr, roc.fpr)),
+            auc_ci=auc_ci,
+            advantage=float(np.max(roc.tpr - roc.fpr)),
+            epsilon_lb=metrics.epsilon_lower_bound_from_roc(
+                roc, delta=delta, confidence=confidence
+            ),
+            tpr_at_fpr=tuple(
+                metrics.tpr_at_fpr_from_roc(roc, lv, confidence=confidence) for lv in fpr_levels
+            ),
+            extras=_jsonable(dict(extras or {})),
+        )
+        del auc_value  # the trapezoid of the exact ROC equals DeLong's Mann-Whitney AUC
+        for arr in (res.scores, res.membership, res.point_ids, res.labels):
+            if arr is not None:
+                arr.setflags(write=False)
+        return res
+
+    # ---------------------------------------------------------------- queries
+    @cached_property
+    def roc(self) -> RocCurve:
+        """The exact ROC curve of the scores."""
+        return metrics.roc_curve(self.scores, self.membership)
+
+    @property
+    def n_members(self) -> int:
+        """Number of audit points that are members of the target."""
+        return int(self.membership.sum())
+
+    @property
+    def n_non_members(self) -> int:
+        """Number of audit points that are not members of the target."""
+        return int(self.membership.size - self.membership.sum())
+
+    def tpr_at(self, level: float) -> TprAtFpr:
+        """TPR at FPR ``<= level`` with Clopper–Pearson intervals and a resolvable flag."""
+        for t in self.tpr_at_fpr:
+            if t.level == level:
+                return t
+        return metrics.tpr_at_fpr_from_roc(self.roc, level, confidence=self.confidence)
+
+    def ppv_at(self, level: float, prior: float | None = None) -> float:
+        """Precision of "member" calls at FPR ``level`` under membership prior ``prior``.
+
+        The default prior is the audit set's own member fraction.
+        """
+        p = self.n_members / self.membership.size if prior is None else prior
+        t = self.tpr_at(level)
+        return metrics.ppv(t.tpr, t.fpr, p)
+
+    def __repr__(self) -> str:
+        t1 = self.tpr_at(0.01)
+        return (
+            f"AttackResult(attack={self.attack!r}, target={self.target}, "
+            f"auc={self.auc:.4f} [{self.auc_ci[0]:.4f}, {self.auc_ci[1]:.4f}], "
+            f"tpr@1%fpr={t1.tpr:.4f}, n_members={self.n_members}, "
+            f"n_non_members={self.n_non_members})"
+        )
+
+    # ----------------------------------------------------------- (de)serialise
+    def to_dict(self, *, include_scores: bool = True) -> dict[str, Any]:
+        """A JSON-serialisable dict; :meth:`from_dict` restores an equal result."""
+        d: dict[str, Any] = {
+            "schema_version": RESULT_SCHEMA_VERSION,
+            "attack": self.attack,
+            "params": self.params,
+            "target": self.target,
+            "seed": self.seed,
+            "confidence": self.confidence,
+            "delta": self.delta,
+            "n_members": self.n_members,
+            "n_non_members": self.n_non_members,
+            "auc": self.auc,
+            "auc_ci": list(self.auc_ci),
+            "advantage": self.advantage,
+            "epsilon_lb": self.epsilon_lb,
+            "tpr_at_fpr": [t.to_dict() for t in self.tpr_at_fpr],
+            "extras": self.extras,
+        }
+        if include_scores:
+            d["scores"] = [float(x) for x in self.scores]
+            d["membership"] = [bool(x) for x in self.membership]
+            d["point_ids"] = [int(x) for x in self.point_ids]
+            d["labels"] = None if self.labels is None else [int(x) for x in self.labels]
+        return d
+
+    def to_json(self, **kwargs: Any) -> str:
+        """:meth:`to_dict` as a JSON string (strict JSON: no NaN or Infinity literals)."""
+        return json.dumps(self.to_dict(), allow_nan=False, **kwargs)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AttackResult:
+        """Rebuild a result from :meth:`to_dict` output (which must include the scores)."""
+        version = d.get("schema_version")
+        if version != RESULT_SCHEMA_VERSION:
+            raise ValueError(
+                f"unsupported result schema_version {version!r}; this privmeter reads "
+                f"version {RESULT_SCHEMA_VERSION}"
+            )
+        if "scores" not in d:
+            raise ValueError("the dict has no 'scores': save it with include_scores=True")
+        levels = tuple(float(t["level"]) for t in d["tpr_at_fpr"])
+        return cls.from_scores(
+            d["attack"],
+            np.asarray(d["scores"], dtype=np.float64),
+            np.asarray(d["membership"], dtype=bool),
+            params=d["params"],
+            target=d["target"],
+            point_ids=d["point_ids"],
+            labels=d.get("labels"),
+            seed=d["seed"],
+            confidence=d["confidence"],
+            delta=d["delta"],
+            fpr_levels=levels,
+            extras=d.get("extras"),
+        )

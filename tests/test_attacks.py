@@ -1,0 +1,399 @@
+"""Attacks on synthetic signal tables: known answers, oracles, invariants and bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+import privmeter as pm
+from conftest import balanced_membership, gaussian_table
+from privmeter import metrics
+from privmeter.attacks.rmia import (
+    count_dominated,
+    rmia_log_ratios,
+    rmia_scores_from_log_ratios,
+)
+
+# ----------------------------------------------------------------- known answer
+
+
+@pytest.fixture(scope="module")
+def big_table() -> pm.SignalTable:
+    return gaussian_table(
+        n_models=65, n_points=20000, d=1.0, s=1.0, mu_spread=3.0, n_population=5000, seed=0
+    )
+
+
+def test_online_lira_reaches_the_optimal_test(big_table: pm.SignalTable) -> None:
+    optimal = stats.norm.cdf(1.0 / math.sqrt(2.0))  # Phi(d / (s sqrt 2))
+    res = pm.run_attack("lira", big_table, target=0)
+    assert abs(res.auc - optimal) < 0.01
+    assert res.auc_ci[0] < optimal < res.auc_ci[1] + 0.01
+
+
+def test_population_attack_is_clearly_below_optimal(big_table: pm.SignalTable) -> None:
+    optimal = stats.norm.cdf(1.0 / math.sqrt(2.0))
+    pop = pm.run_attack("population", big_table, target=0)
+    loss = pm.run_attack("loss", big_table, target=0)
+    assert pop.auc == loss.auc  # same ranking, different thresholds
+    # with mu spread 3, the target-only test is Phi(d / sqrt(2 (s^2 + 9)))
+    assert pop.auc == pytest.approx(stats.norm.cdf(1.0 / math.sqrt(20.0)), abs=0.015)
+    assert pop.auc < optimal - 0.1
+
+
+def test_population_thresholds_are_calibrated(big_table: pm.SignalTable) -> None:
+    res = pm.run_attack("population", big_table, target=0)
+    for cal in res.extras["calibration"]:
+        if cal["level"] >= 0.01:
+            assert cal["population_fpr"] <= cal["level"]
+            assert abs(cal["audit_fpr"] - cal["level"]) < 0.3 * cal["level"] + 0.003
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("lira", {"online": False}),
+        ("reference", {}),
+        ("reference", {"smoothing": "gaussian"}),
+        ("rmia", {}),
+        ("rmia", {"online": False}),
+    ],
+)
+def test_reference_based_attacks_beat_loss(
+    big_table: pm.SignalTable, name: str, params: dict
+) -> None:
+    optimal = stats.norm.cdf(1.0 / math.sqrt(2.0))
+    res = pm.run_attack(name, big_table, target=0, **params)
+    assert res.auc > pm.run_attack("loss", big_table, target=0).auc + 0.1
+    assert res.auc < optimal + 0.01  # nothing beats the Neyman-Pearson test
+
+
+def test_attacks_are_deterministic(big_table: pm.SignalTable) -> None:
+    for name in pm.list_attacks():
+        a = pm.run_attack(name, big_table, target=0)
+        b = pm.run_attack(name, big_table, target=0)
+        np.testing.assert_array_equal(a.scores, b.scores)
+
+
+# ------------------------------------------------------------------------ LOSS
+
+
+def test_loss_hand_worked() -> None:
+    t = pm.SignalTable(np.array([[3.0, -1.0, 2.0, 0.0]]), np.array([[1, 0, 1, 0]]))
+    res = pm.run_attack("loss", t)
+    np.testing.assert_array_equal(res.scores, [3.0, -1.0, 2.0, 0.0])
+    assert res.auc == 1.0
+    loss = pm.SignalTable(np.array([[0.1, 2.0, 0.5, 0.7]]), np.array([[1, 0, 1, 0]]), kind="loss")
+    assert pm.run_attack("loss", loss).auc == 1.0  # lower loss = member, not inverted
+
+
+def test_loss_averages_losses_over_queries() -> None:
+    vals = np.array([[[5.0, -5.0], [1.0, 1.0]]])  # (1 model, 2 points, 2 queries)
+    t = pm.SignalTable(vals, np.array([[True, False]]))
+    s = pm.run_attack("loss", t).scores
+    expected = -np.logaddexp(0, -vals[0]).mean(axis=-1)
+    np.testing.assert_allclose(s, expected)
+
+
+# ------------------------------------------------------------------------ LiRA
+
+
+def test_lira_online_hand_worked() -> None:
+    vals = np.array([[3.0, 0.0], [2.0, 1.0], [4.0, -1.0], [0.0, 1.0], [2.0, -1.0]])
+    mem = np.array([[1, 0], [1, 0], [1, 0], [0, 1], [0, 1]], dtype=bool)
+    res = pm.run_attack("lira", pm.SignalTable(vals, mem), target=0, fix_variance=True)
+    # point 0: IN refs {2, 4} (mean 3), OUT refs {0, 2} (mean 1); point 1: IN {1, -1},
+    # OUT {1, -1} (means 0). Pooled variances: IN (2 + 2) / 2 = 2, OUT (2 + 2) / 2 = 2.
+    # score 0 = log N(3; 3, 2) - log N(3; 1, 2) = 0 + 4 / 4 = 1; score 1 = 0.
+    np.testing.assert_allclose(res.scores, [1.0, 0.0])
+    assert res.extras["pooled_std_in"] == pytest.approx([math.sqrt(2.0)])
+
+
+def test_lira_offline_is_one_sided() -> None:
+    rng = np.random.default_rng(0)
+    mem = balanced_membership(rng, 10, 50)
+    vals = rng.normal(size=(10, 50))
+    t = pm.SignalTable(vals, mem)
+    s = pm.run_attack("lira", t, target=0, online=False, fix_variance=False).scores
+    out = ~mem[1:]
+    ref = vals[1:]
+    mu = np.array([ref[out[:, i], i].mean() for i in range(50)])
+    sd = np.array([ref[out[:, i], i].std(ddof=1) for i in range(50)])
+    np.testing.assert_allclose(s, stats.norm.logcdf(vals[0], mu, sd), rtol=1e-10)
+
+
+def test_lira_sums_queries() -> None:
+    t2 = gaussian_table(n_models=16, n_points=300, d=1.0, n_queries=2, seed=3)
+    both = pm.run_attack("lira", t2, target=0).scores
+    singles = [
+        pm.run_attack(
+            "lira", pm.SignalTable(t2.values[:, :, q], t2.membership), target=0
+        ).scores
+        for q in range(2)
+    ]
+    np.testing.assert_allclose(both, singles[0] + singles[1])
+
+
+# ------------------------------------------------------------------- Attack-R
+
+
+def test_reference_attack_resolves_low_fpr_with_few_references() -> None:
+    # Null table: the target behaves like its references, so thresholding the smoothed
+    # percentile at 1 - alpha must give FPR ~ alpha; an unsmoothed percentile of 8 values
+    # cannot go below 1/9 (ML Privacy Meter runs at 17-18% when asked for 1%).
+    rng = np.random.default_rng(5)
+    n = 20000
+    mu = rng.normal(0, 2, size=n)
+    mem = np.zeros((9, n), bool)
+    mem[0, : n // 2] = True
+    vals = mu + rng.normal(size=(9, n))
+    t = pm.SignalTable(vals, mem)
+    res = pm.run_attack("reference", t, target=0)
+    nonmem = res.scores[~res.membership]
+    fpr_at = float(np.mean(nonmem >= math.log(0.99 / 0.01)))
+    assert 0.003 < fpr_at < 0.03
+    assert np.unique(res.scores).size > 0.99 * n  # no plateaus at k + 1 levels
+    assert abs(res.auc - 0.5) < 0.02
+
+
+def test_reference_percentile_hand_worked() -> None:
+    vals = np.array([[1.5, 10.0], [0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])
+    mem = np.array([[1, 0], [0, 0], [0, 0], [0, 0], [0, 0]], dtype=bool)
+    s = pm.run_attack("reference", pm.SignalTable(vals, mem), target=0).scores
+    # 1.5 lies halfway between 1 (F = 1.5/4) and 2 (F = 2.5/4): F = 0.5 -> log-odds 0
+    assert s[0] == pytest.approx(0.0)
+    assert s[1] > math.log(0.875 / 0.125)  # beyond the largest reference: upper tail
+
+
+# ------------------------------------------------------------------------- RMIA
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(-6, 6), min_size=1, max_size=40),
+    st.lists(st.integers(-6, 6), min_size=1, max_size=40),
+    st.sampled_from([0.5, 1.0, 2.0, math.e]),
+)
+def test_count_dominated_equals_dense_oracle(xs: list[int], zs: list[int], gamma: float) -> None:
+    # half-integers in log space make many exact ties with log(gamma) = 0 and pairs
+    lx = np.array(xs, dtype=float) / 2.0
+    lz = np.array(zs, dtype=float) / 2.0
+    lg = math.log(gamma)
+    dense = ((lx[:, None] - lz[None, :]) >= lg).sum(axis=1)
+    np.testing.assert_array_equal(count_dominated(lx, np.sort(lz), lg), dense)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([1.0, 2.0]), st.booleans())
+def test_fast_rmia_equals_dense_oracle(seed: int, gamma: float, online: bool) -> None:
+    rng = np.random.default_rng(seed)
+    n_aud, n_pop, n_models = 30, 20, 6
+    mem = balanced_membership(rng, n_models, n_aud + n_pop)
+    mem[0, n_aud:] = False
+    vals = np.round(rng.normal(0, 2, size=(n_models, n_aud + n_pop)), 1)  # ties
+    t = pm.SignalTable(vals, mem, role=["audit"] * n_aud + ["population"] * n_pop)
+    params = {"online": online, "gamma": gamma, "temperature": 1.5}
+    if not online:
+        params["a"] = 0.3
+    fast = pm.run_attack("rmia", t, target=0, **params).scores
+    refs = np.arange(1, n_models)
+    mask = np.ones((refs.size, n_aud + n_pop), bool) if online else ~mem[refs]
+    lr = rmia_log_ratios(
+        t.values[refs], t.values[0], mask, a=None if online else 0.3, temperature=1.5
+    )[:, 0]
+    dense = ((lr[:n_aud, None] - lr[None, n_aud:]) >= math.log(gamma)).mean(axis=1)
+    np.testing.assert_array_equal(fast, dense)
+
+
+def test_rmia_log_ratios_match_linear_space_formula() -> None:
+    rng = np.random.default_rng(2)
+    phi = rng.normal(0, 3, size=(5, 40, 1))
+    tphi = rng.normal(0, 3, size=(40, 1))
+    mask = rng.random((5, 40)) < 0.6
+    mask[0] = True
+    for a in (None, 0.0, 0.3, 1.0):
+        lr = rmia_log_ratios(phi, tphi, mask, a=a, temperature=2.0)
+        p = 1 / (1 + np.exp(-phi[..., 0] / 2.0))
+        pt = 1 / (1 + np.exp(-tphi[:, 0] / 2.0))
+        mean = np.array([p[mask[:, i], i].mean() for i in range(40)])
+        pr = mean if a is None else (1 + a) / 2 * mean + (1 - a) / 2
+        np.testing.assert_allclose(lr[:, 0], np.log(pt / pr), rtol=1e-9, atol=1e-12)
+
+
+def test_rmia_log_ratios_keep_confident_points_apart() -> None:
+    phi = np.full((4, 2, 1), 40.0)
+    lr = rmia_log_ratios(phi, np.array([[41.0], [45.0]]), np.ones((4, 2), bool), a=None,
+                         temperature=1.0)
+    # in float64 sigmoid(40) == sigmoid(45) == 1.0 exactly; the log-space ratio still differs
+    assert lr[1, 0] > lr[0, 0] > 0.0
+
+
+def test_rmia_multi_query_majority_vote_oracle() -> None:
+    rng = np.random.default_rng(4)
+    lx = np.round(rng.normal(size=(50, 3)), 1)
+    lz = np.round(rng.normal(size=(37, 3)), 1)
+    got = rmia_scores_from_log_ratios(lx, lz, 1.0)
+    expect = np.zeros(50)
+    for i in range(50):
+        for j in range(37):
+            votes = sum(lx[i, q] - lz[j, q] >= 0.0 for q in range(3))
+            expect[i] += votes >= 2
+    np.testing.assert_array_equal(got, expect / 37)
+
+
+def test_rmia_multi_query_chunks_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    import privmeter.attacks.rmia as rmia_mod
+
+    rng = np.random.default_rng(6)
+    lx, lz = rng.normal(size=(101, 4)), rng.normal(size=(53, 4))
+    whole = rmia_scores_from_log_ratios(lx, lz, 1.5)
+    monkeypatch.setattr(rmia_mod, "_PAIR_BUDGET", 4 * 53 * 7)  # 7 rows per chunk
+    np.testing.assert_array_equal(rmia_scores_from_log_ratios(lx, lz, 1.5), whole)
+
+
+def test_rmia_auto_a_never_uses_target_membership() -> None:
+    t = gaussian_table(n_models=8, n_points=600, d=1.5, n_population=300, seed=9)
+    res = pm.run_attack("rmia", t, target=0, online=False)
+    assert res.extras["a"] in [round(0.1 * i, 1) for i in range(11)]
+    assert res.extras["a_tuning_model"] != 0
+    # flip the target's audit membership: tuning (and so `a` and the scores) must not change
+    mem = t.membership.copy()
+    mem[0, t.audit_mask] = ~mem[0, t.audit_mask]
+    flipped = pm.SignalTable(t.values, mem, role=t.role)
+    res2 = pm.run_attack("rmia", flipped, target=0, online=False)
+    assert res2.extras["a"] == res.extras["a"]
+    np.testing.assert_array_equal(res2.scores, res.scores)
+
+
+# ------------------------------------------------------------- results and API
+
+
+def test_run_attack_result_fields_and_json_round_trip() -> None:
+    t = gaussian_table(n_models=8, n_points=400, d=2.0, n_population=100, seed=1)
+    res = pm.run_attack("rmia", t, target=0, online=False, a=0.5)
+    assert res.attack == "rmia" and res.target == 0
+    assert res.params == {"online": False, "a": 0.5, "gamma": 2.0, "temperature": 2.0}
+    assert res.scores.shape == (400,) and res.membership.sum() == res.n_members
+    assert res.auc_ci[0] <= res.auc <= res.auc_ci[1]
+    assert [x.level for x in res.tpr_at_fpr] == [0.1, 0.01, 0.001, 0.0001, 0.0]
+    t01 = res.tpr_at(0.001)
+    assert not t01.resolvable  # 0.001 * ~200 non-members < 1
+    assert res.tpr_at(0.05).level == 0.05
+    text = json.dumps(res.to_dict(), allow_nan=False)
+    back = pm.AttackResult.from_dict(json.loads(text))
+    assert back.auc == res.auc and back.auc_ci == res.auc_ci
+    assert back.tpr_at_fpr == res.tpr_at_fpr
+    assert back.params == res.params and back.extras == res.extras
+    np.testing.assert_array_equal(back.scores, res.scores)
+    assert 0.0 <= res.ppv_at(0.1) <= 1.0
+    assert "rmia" in repr(res)
+
+
+def test_list_and_info() -> None:
+    assert pm.list_attacks() == ["lira", "loss", "population", "reference", "rmia"]
+    info = pm.attack_info("rmia")
+    assert "ICML 2024" in info.paper
+    assert [p["name"] for p in info.parameters()] == ["online", "a", "gamma", "temperature"]
+
+
+# -------------------------------------------------------------------- bad input
+
+
+@pytest.fixture
+def small() -> pm.SignalTable:
+    return gaussian_table(n_models=4, n_points=40, d=1.0, n_population=10, seed=2)
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "match"),
+    [
+        ("rmia", {"gamma": 0.0}, "gamma must be a positive number, got 0.0"),
+        ("rmia", {"gamma": -1.0}, "gamma must be a positive number, got -1.0"),
+        ("rmia", {"a": 1.5}, r"a must be in \[0, 1\], got 1.5"),
+        ("rmia", {"a": "tuned"}, "a must be a number in"),
+        ("rmia", {"temperature": 0}, "temperature must be a positive number, got 0"),
+        ("rmia", {"gamm": 2.0}, "unknown parameter 'gamm' for attack 'rmia' .*'gamma'"),
+        ("lira", {"online": "yes"}, "online must be True or False, got 'yes'"),
+        ("reference", {"smoothing": "kde"}, "smoothing must be one of"),
+        (
+            "population", {"calibration_levels": (0.1, 2.0)},
+            r"calibration_levels must lie in \[0, 1\], got 2.0",
+        ),
+    ],
+)
+def test_bad_params(small: pm.SignalTable, name: str, params: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        pm.run_attack(name, small, target=0, **params)
+
+
+def test_unknown_attack_lists_known(small: pm.SignalTable) -> None:
+    with pytest.raises(ValueError, match=r"unknown attack 'lirra' \(did you mean 'lira'\?\); "
+                       "known attacks: lira, loss, population, reference, rmia"):
+        pm.run_attack("lirra", small)
+
+
+def test_bad_target(small: pm.SignalTable) -> None:
+    with pytest.raises(ValueError, match="target=7 is out of range"):
+        pm.run_attack("loss", small, target=7)
+    mem = small.membership.copy()
+    mem[0, small.audit_mask] = False
+    with pytest.raises(ValueError, match="target model 0 has no member"):
+        pm.run_attack("loss", pm.SignalTable(small.values, mem, role=small.role), target=0)
+
+
+def test_offline_without_out_reference_names_the_points() -> None:
+    mem = np.array([[1, 0, 1, 0], [1, 1, 0, 0], [1, 1, 1, 0]], dtype=bool)
+    t = pm.SignalTable(np.zeros((3, 4)), mem, point_ids=[10, 11, 12, 13])
+    with pytest.raises(ValueError, match=r"2 points have fewer than 1 OUT reference models "
+                       r"\(point ids: 10, 11\)"):
+        pm.run_attack("lira", t, target=0, online=False)
+    with pytest.raises(ValueError, match=r"point ids: 10, 11\)"):
+        pm.run_attack("reference", t, target=0)
+
+
+def test_online_without_in_reference_names_the_points() -> None:
+    mem = np.array([[1, 0, 1, 0], [0, 1, 1, 0], [0, 0, 0, 1]], dtype=bool)
+    t = pm.SignalTable(np.zeros((3, 4)), mem)
+    with pytest.raises(ValueError, match=r"fewer than 1 IN reference models \(point ids: 0\)"):
+        pm.run_attack("lira", t, target=0, online=True, fix_variance=True)
+
+
+def test_per_point_variance_needs_two_references() -> None:
+    t = gaussian_table(n_models=4, n_points=40, d=1.0, seed=3)
+    with pytest.raises(ValueError, match="fewer than 2 OUT reference models.*fix_variance=True"):
+        pm.run_attack("lira", t, target=0, fix_variance=False)
+
+
+def test_rmia_needs_population(small: pm.SignalTable) -> None:
+    t = pm.SignalTable(small.values[:, :40], small.membership[:, :40])
+    with pytest.raises(ValueError, match="RMIA needs population points"):
+        pm.run_attack("rmia", t, target=0)
+    with pytest.raises(ValueError, match="population attack needs population points"):
+        pm.run_attack("population", t, target=0)
+
+
+def test_rmia_auto_a_needs_two_references() -> None:
+    t = gaussian_table(n_models=2, n_points=40, d=1.0, n_population=10, seed=3)
+    with pytest.raises(ValueError, match="a='auto' needs at least 2 reference models"):
+        pm.run_attack("rmia", t, target=0, online=False)
+
+
+def test_custom_signal_rejected_by_probability_attacks(small: pm.SignalTable) -> None:
+    t = pm.SignalTable(small.values, small.membership, role=small.role, kind="custom",
+                       higher_is_member=True)
+    with pytest.raises(ValueError, match="needs probabilities"):
+        pm.run_attack("rmia", t, target=0, online=False, a=0.5)
+    # LiRA works on any real-valued signal: a custom signal with the same values scores alike
+    np.testing.assert_array_equal(
+        pm.run_attack("lira", t, target=0).scores, pm.run_attack("lira", small, target=0).scores
+    )
+
+
+def test_metrics_module_reexported() -> None:
+    assert metrics.DEFAULT_FPR_LEVELS[-1] == 0.0
