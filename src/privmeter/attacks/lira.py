@@ -14,7 +14,7 @@ from privmeter.attacks._common import require_refs
 from privmeter.attacks._registry import AttackOutput, AttackSpec, register_attack
 from privmeter.table import SignalTable
 
-__all__ = ["LiraParams", "gaussian_reference_stats", "lira_attack"]
+__all__ = ["GaussianStats", "LiraParams", "lira_attack", "reference_stats"]
 
 _CHUNK = 8192
 #: With fewer reference models per point, a per-point variance is too noisy (its relative
@@ -49,52 +49,89 @@ class LiraParams:
 
 @dataclass(frozen=True)
 class GaussianStats:
-    """Per-point Gaussian fits of reference signals (arrays of shape (n_points, n_queries))."""
+    """Per-point Gaussian fits of reference signals (arrays of shape (n_points, n_queries)).
+
+    ``var`` is the per-point unbiased variance (NaN where fewer than 2 models) and
+    ``pooled_var`` the pooled variance per query: sum of squared deviations over
+    sum of (count - 1), over all points.
+    """
 
     mean: NDArray[np.float64]
     var: NDArray[np.float64]
     count: NDArray[np.int64]
     pooled_var: NDArray[np.float64]
 
+    def variance(self, *, fix_variance: bool) -> NDArray[np.float64]:
+        """Pooled or per-point variance, floored at ``1e-8`` x the pooled one (and 1e-300).
 
-def gaussian_reference_stats(
+        The floor keeps a point whose reference signals all coincide from producing an
+        infinite score.
+        """
+        pooled = np.nan_to_num(self.pooled_var, nan=0.0)
+        var = np.broadcast_to(pooled, self.var.shape) if fix_variance else self.var
+        return np.asarray(np.maximum(var, np.maximum(pooled * 1e-8, 1e-300)))
+
+
+def reference_stats(
     values: NDArray[np.float64],
-    mask: NDArray[np.bool_],
-    *,
-    fix_variance: bool,
-) -> GaussianStats:
-    """Mean and variance of ``values[m, i, q]`` over the models ``m`` with ``mask[m, i]``.
+    membership: NDArray[np.bool_],
+    target: int,
+    points: NDArray[np.int64] | None = None,
+) -> tuple[GaussianStats, GaussianStats]:
+    """Gaussian fits of the reference models' signals, IN and OUT, for each point.
 
-    ``values`` has shape (M, N, Q) and ``mask`` (M, N). Two passes per chunk of points (mean,
-    then squared deviations) keep the variance exact when the mean is large. The pooled
-    variance is ``sum of squared deviations / sum of (count - 1)`` over all points, per query.
-    Variances are floored at ``1e-8`` times the pooled variance (and ``1e-300``) so that a
-    point whose reference signals all coincide does not produce an infinite score.
+    ``values`` (M, N, Q) and ``membership`` (M, N) cover every model; model ``target`` is
+    left out. ``points`` selects the points (default all). One pass over the values in
+    chunks of points, with no copy of the (M, N) array: the sums of the shifted signals
+    ``d = v - v_ref0`` and of ``d^2`` give means and squared deviations (shifting by one
+    reference's own value per point keeps the one-pass variance free of cancellation).
     """
-    _, n_points, n_q = values.shape
-    mean = np.empty((n_points, n_q))
-    ss = np.empty((n_points, n_q))
-    count = mask.sum(axis=0).astype(np.int64)
-    for start in range(0, n_points, _CHUNK):
-        sl = slice(start, start + _CHUNK)
-        v = values[:, sl, :]
-        w = mask[:, sl, None]
-        c = np.maximum(count[sl], 1)[:, None]
-        mu = np.where(w, v, 0.0).sum(axis=0) / c
-        dev = np.where(w, v - mu[None], 0.0)
-        mean[sl] = mu
-        ss[sl] = np.einsum("mnq,mnq->nq", dev, dev)
-    dof = np.maximum(count - 1, 0)
-    total_dof = dof.sum()
-    pooled = ss.sum(axis=0) / total_dof if total_dof > 0 else np.full(n_q, np.nan)
-    if fix_variance:
-        var = np.broadcast_to(pooled, (n_points, n_q)).copy()
-    else:
+    n_models, n_all, n_q = values.shape
+    refs = np.ones(n_models, dtype=bool)
+    refs[target] = False
+    ref0 = int(np.flatnonzero(refs)[0])
+    idx = np.arange(n_all) if points is None else np.asarray(points, dtype=np.int64)
+    contiguous = points is None
+    n = idx.size
+    acc = {k: np.empty((n, n_q)) for k in ("s_in", "q_in", "s_out", "q_out", "shift")}
+    c_in = np.empty(n, dtype=np.int64)
+    c_out = np.empty(n, dtype=np.int64)
+    for start in range(0, n, _CHUNK):
+        stop = min(start + _CHUNK, n)
+        sel: slice | NDArray[np.int64] = slice(start, stop) if contiguous else idx[start:stop]
+        v = values[:, sel, :]
+        w = membership[:, sel] & refs[:, None]
+        shift = v[ref0]
+        d = v - shift[None]
+        d2 = d * d
+        d[target] = 0.0
+        d2[target] = 0.0
+        wf = w.astype(np.float64)[:, :, None]
+        s_in = (wf * d).sum(axis=0)
+        q_in = (wf * d2).sum(axis=0)
+        acc["s_in"][start:stop] = s_in
+        acc["q_in"][start:stop] = q_in
+        acc["s_out"][start:stop] = d.sum(axis=0) - s_in
+        acc["q_out"][start:stop] = d2.sum(axis=0) - q_in
+        acc["shift"][start:stop] = shift
+        c_in[start:stop] = w.sum(axis=0)
+        c_out[start:stop] = refs.sum() - c_in[start:stop]
+
+    def fit(
+        s: NDArray[np.float64], q: NDArray[np.float64], cnt: NDArray[np.int64]
+    ) -> GaussianStats:
+        cf = np.maximum(cnt, 1)[:, None].astype(np.float64)
+        mean_d = s / cf
+        ss = np.maximum(q - s * mean_d, 0.0)
+        dof = np.maximum(cnt - 1, 0)
+        total = dof.sum()
+        pooled = ss.sum(axis=0) / total if total > 0 else np.full(n_q, np.nan)
         with np.errstate(invalid="ignore", divide="ignore"):
-            var = ss / dof[:, None]
-    floor = np.maximum(np.nan_to_num(pooled, nan=0.0) * 1e-8, 1e-300)
-    var = np.maximum(var, floor)
-    return GaussianStats(mean=mean, var=var, count=count, pooled_var=np.asarray(pooled))
+            var = np.where(dof[:, None] > 0, ss / dof[:, None], np.nan)
+        return GaussianStats(mean=mean_d + acc["shift"], var=var, count=cnt,
+                             pooled_var=np.asarray(pooled))
+
+    return fit(acc["s_in"], acc["q_in"], c_in), fit(acc["s_out"], acc["q_out"], c_out)
 
 
 def _log_normal_pdf(
@@ -136,32 +173,28 @@ def lira_attack(table: SignalTable, target: int, params: LiraParams) -> AttackOu
     """
     phi = table.logit_margin()
     audit = table.audit_mask
-    refs_mask = np.ones(table.n_models, dtype=bool)
-    refs_mask[target] = False
-    vals = phi[refs_mask][:, audit, :]
-    mem = table.membership[refs_mask][:, audit]
-    n_refs = int(refs_mask.sum())
+    points = None if audit.all() else np.flatnonzero(audit)
+    in_stats, out_stats = reference_stats(phi, table.membership, target, points)
+    n_refs = table.n_models - 1
     if params.fix_variance is None:
-        n_out = (~mem).sum(axis=0)
-        n_min = np.minimum(n_out, mem.sum(axis=0)) if params.online else n_out
+        n_min = np.minimum(out_stats.count, in_stats.count) if params.online else out_stats.count
         fix = bool(n_min.min() < _PER_POINT_MIN)
     else:
         fix = bool(params.fix_variance)
     audit_ids = table.point_ids[audit]
-    out_stats = gaussian_reference_stats(vals, ~mem, fix_variance=fix)
     hint_var = "use fix_variance=True (one pooled variance) or train more reference models"
     require_refs(
         out_stats.count, 1 if fix else 2, what="OUT", point_ids=audit_ids,
         hint="train more reference models" + ("" if fix else f", or {hint_var}"),
     )
     x = phi[target][audit]
+    var_out = out_stats.variance(fix_variance=fix)
     extras: dict[str, Any] = {
         "fix_variance": fix,
         "n_reference_models": n_refs,
         "pooled_std_out": np.sqrt(out_stats.pooled_var).tolist(),
     }
     if params.online:
-        in_stats = gaussian_reference_stats(vals, mem, fix_variance=fix)
         require_refs(
             in_stats.count, 1 if fix else 2, what="IN", point_ids=audit_ids,
             hint="online LiRA needs reference models trained on each point; use online=False "
@@ -169,11 +202,11 @@ def lira_attack(table: SignalTable, target: int, params: LiraParams) -> AttackOu
         )
         extras["pooled_std_in"] = np.sqrt(in_stats.pooled_var).tolist()
         score = (
-            _log_normal_pdf(x, in_stats.mean, in_stats.var)
-            - _log_normal_pdf(x, out_stats.mean, out_stats.var)
+            _log_normal_pdf(x, in_stats.mean, in_stats.variance(fix_variance=fix))
+            - _log_normal_pdf(x, out_stats.mean, var_out)
         ).sum(axis=-1)
     else:
-        z = (x - out_stats.mean) / np.sqrt(out_stats.var)
+        z = (x - out_stats.mean) / np.sqrt(var_out)
         score = special.log_ndtr(z).sum(axis=-1)
     return AttackOutput(np.asarray(score, dtype=np.float64), extras)
 

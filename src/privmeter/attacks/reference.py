@@ -10,7 +10,7 @@ from scipy import special
 
 from privmeter.attacks._common import require_refs
 from privmeter.attacks._registry import AttackOutput, AttackSpec, register_attack
-from privmeter.attacks.lira import gaussian_reference_stats
+from privmeter.attacks.lira import reference_stats
 from privmeter.table import SignalTable
 
 __all__ = ["ReferenceParams", "reference_attack", "smoothed_percentile_logodds"]
@@ -181,7 +181,7 @@ def reference_attack(table: SignalTable, target: int, params: ReferenceParams) -
     refs[target] = False
     vals = phi[refs][:, audit, :]
     out = ~table.membership[refs][:, audit]
-    stats = gaussian_reference_stats(vals, out, fix_variance=False)
+    _, stats = reference_stats(phi, table.membership, target, np.flatnonzero(audit))
     require_refs(
         stats.count, 1, what="OUT", point_ids=table.point_ids[audit],
         hint="the reference attack needs reference models that did not train on each point",
