@@ -278,7 +278,7 @@ def test_run_attack_result_fields_and_json_round_trip() -> None:
     t = gaussian_table(n_models=8, n_points=400, d=2.0, n_population=100, seed=1)
     res = pm.run_attack("rmia", t, target=0, online=False, a=0.5)
     assert res.attack == "rmia" and res.target == 0
-    assert res.params == {"online": False, "a": 0.5, "gamma": 2.0, "temperature": 2.0}
+    assert res.params == {"online": False, "a": 0.5, "gamma": 1.0, "temperature": 2.0}
     assert res.scores.shape == (400,) and res.membership.sum() == res.n_members
     assert res.auc_ci[0] <= res.auc <= res.auc_ci[1]
     assert [x.level for x in res.tpr_at_fpr] == [0.1, 0.01, 0.001, 0.0001, 0.0]

@@ -30,7 +30,7 @@ A_GRID: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
 
 @dataclass(frozen=True)
 class RmiaParams:
-    """Parameters of RMIA (defaults from the paper's research code)."""
+    """Parameters of RMIA (defaults from the research code, except ``gamma``: see rmia_attack)."""
 
     online: bool = field(
         default=True,
@@ -44,7 +44,7 @@ class RmiaParams:
         },
     )
     gamma: float = field(
-        default=2.0, metadata={"help": "likelihood-ratio threshold against each population z"}
+        default=1.0, metadata={"help": "likelihood-ratio threshold against each population z"}
     )
     temperature: float = field(
         default=2.0, metadata={"help": "temperature T of Pr(x|theta) = sigmoid(phi / T)"}
@@ -78,9 +78,10 @@ def _log_mean_proba(
     cnt = w.sum(axis=0)[:, None].astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_q = np.where(w[..., None], np.exp(log_q), 0.0).sum(axis=0) / cnt
-        m = np.where(w[..., None], log_p, -np.inf).max(axis=0)
+        masked = np.where(w[..., None], log_p, -np.inf)
+        m = masked.max(axis=0)
         m_safe = np.where(np.isfinite(m), m, 0.0)
-        lse = m_safe + np.log(np.where(w[..., None], np.exp(log_p - m_safe), 0.0).sum(axis=0))
+        lse = m_safe + np.log(np.exp(masked - m_safe).sum(axis=0))
         log_mean_p = lse - np.log(cnt)
     return log_mean_p, mean_q
 
@@ -232,10 +233,13 @@ def tune_a(
 ) -> tuple[float, list[float], int]:
     """Choose offline RMIA's ``a`` by attacking one reference model with the others.
 
-    The target's membership is never used: the pseudo-target is the first reference model
-    with both members and non-members among the audit points and at least one population
-    point outside its training set; the remaining references (never the target) play the
-    references. Returns ``(best a, AUC per grid value, pseudo-target index)``.
+    The target's membership is never used. The pseudo-target is the first reference model
+    ``r`` whose training set splits the table's points into members and non-members (audit
+    points for online-style references, population points for references trained on
+    population data); half of the population points that ``r`` did not train on serve as
+    its z points, every other point with an OUT model among the remaining references is a
+    candidate x, and the remaining references (never the target) play the references.
+    Returns ``(best a, AUC per grid value, pseudo-target index)``.
     """
     refs = np.asarray([m for m in range(table.n_models) if m != target], dtype=np.int64)
     if refs.size < 2:
@@ -243,21 +247,24 @@ def tune_a(
             f"a='auto' needs at least 2 reference models to tune a (has {refs.size}); pass a "
             "explicitly, e.g. a=0.3 (the research code's CIFAR-10 value)"
         )
-    audit = np.flatnonzero(table.audit_mask)
     pop = np.flatnonzero(table.population_mask)
+    everything = np.arange(table.n_points)
+    phi = table.logit_margin()
     for r in refs:
-        mem_r = table.membership[r, audit]
-        z_r = pop[~table.membership[r, pop]]
-        others = refs[refs != r]
-        has_out = (~table.membership[others][:, audit]).any(axis=0)
-        x_r = audit[has_out]
-        lab = table.membership[r, x_r]
-        if z_r.size == 0 or lab.all() or not lab.any():
+        pop_out = pop[~table.membership[r, pop]]
+        if pop_out.size < 2:
             continue
+        # a fixed, label-free split of r's OUT population points into z and candidates
+        z_r = pop_out[np.random.default_rng(int(r)).permutation(pop_out.size)[: pop_out.size // 2]]
+        others = refs[refs != r]
+        cand = np.setdiff1d(everything, z_r)
+        has_out = (~table.membership[others][:, cand]).any(axis=0)
+        x_r = cand[has_out]
         if (table.membership[others][:, z_r]).all(axis=0).any():
             continue
-        del mem_r
-        phi = table.logit_margin()
+        lab = table.membership[r, x_r]
+        if lab.all() or not lab.any():
+            continue
         aucs = []
         for a in grid:
             s = _scores(
@@ -268,8 +275,9 @@ def tune_a(
         best = int(np.argmax(aucs))
         return float(grid[best]), aucs, int(r)
     raise ValueError(
-        "a='auto' found no reference model to tune on (each needs members and non-members "
-        "among the audit points and population points it did not train on); pass a explicitly"
+        "a='auto' found no reference model to tune on (one needs members and non-members "
+        "among the table's points and population points it did not train on); pass a "
+        "explicitly"
     )
 
 
@@ -281,9 +289,14 @@ def rmia_attack(table: SignalTable, target: int, params: RmiaParams) -> AttackOu
     true-class probability of a two-way softmax over the logit margin at temperature T) and
     ``Pr(x)`` the mean over reference models (online: all of them; offline: the OUT ones,
     linearly corrected by ``a`` for the missing IN models). The score of x is the fraction of
-    population points z with ``ratio(x) / ratio(z) >= gamma``. ``a='auto'`` picks ``a`` from
-    {0, 0.1, ..., 1} by attacking a reference model with the other references, as ML Privacy
-    Meter does, never touching the target's membership. Exact, O((N + Z) log Z).
+    population points z with ``ratio(x) / ratio(z) >= gamma``. The default ``gamma = 1``
+    departs from the research code's 2: with one query the score is the population's
+    empirical CDF of log-ratios at ``log ratio(x) - log gamma``, monotone in ``ratio(x)`` but
+    flat beyond the population's range shifted by ``log gamma``, so a larger gamma only adds
+    ties (measured: digits MLP AUC 0.658 vs 0.620, random forest 0.723 vs 0.505).
+    ``a='auto'`` picks ``a`` from {0, 0.1, ..., 1} by attacking a reference model with the
+    other references, as ML Privacy Meter does, never touching the target's membership.
+    Exact, O((N + Z) log Z).
 
     Examples
     --------

@@ -1,0 +1,454 @@
+"""``report.html``: one self-contained page, rendered with jinja2 (autoescaped).
+
+:func:`build_context` gathers everything the report shows as plain strings, numbers and PNG
+bytes; the HTML template and the PDF writer both render it, so they show the same content.
+Every string from the data (attack names, class names, feature names and values, card keys
+and values) goes through jinja2's autoescaping: a ``<script>`` in a column name stays text.
+
+The page loads nothing: plots are base64 PNGs, CSS is inline, and its one inline script
+(sortable tables) is allowed by hash in a Content-Security-Policy that forbids every other
+source, so even a crafted value could not make the browser fetch anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import hashlib
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from privmeter.report import plots, tables
+from privmeter.report.verdict import RULE_LINES, assess_attack
+
+if TYPE_CHECKING:
+    from privmeter.report import AuditReport
+    from privmeter.result import AttackResult
+
+__all__ = [
+    "CITATIONS",
+    "METHODS",
+    "build_context",
+    "render_html",
+    "write_html",
+]
+
+#: Most records in the most-exposed table, and most feature columns shown per record.
+TOP_K = 10
+MAX_FEATURES = 12
+
+#: References cited by the report, by key.
+CITATIONS: dict[str, str] = {
+    "yeom2018": "S. Yeom, I. Giacomelli, M. Fredrikson, S. Jha. Privacy Risk in Machine "
+    "Learning: Analyzing the Connection to Overfitting. IEEE CSF 2018.",
+    "shokri2017": "R. Shokri, M. Stronati, C. Song, V. Shmatikov. Membership Inference Attacks "
+    "Against Machine Learning Models. IEEE S&P 2017.",
+    "ye2022": "J. Ye, A. Maddi, S. K. Murakonda, V. Bindschaedler, R. Shokri. Enhanced "
+    "Membership Inference Attacks against Machine Learning Models. ACM CCS 2022.",
+    "carlini2022": "N. Carlini, S. Chien, M. Nasr, S. Song, A. Terzis, F. Tramèr. Membership "
+    "Inference Attacks From First Principles. IEEE S&P 2022.",
+    "zarifzadeh2024": "S. Zarifzadeh, P. Liu, R. Shokri. Low-Cost High-Power Membership "
+    "Inference Attacks. ICML 2024.",
+    "clopper1934": "C. J. Clopper, E. S. Pearson. The Use of Confidence or Fiducial Limits "
+    "Illustrated in the Case of the Binomial. Biometrika 26(4), 1934.",
+    "delong1988": "E. R. DeLong, D. M. DeLong, D. L. Clarke-Pearson. Comparing the Areas under "
+    "Two or More Correlated Receiver Operating Characteristic Curves: a Nonparametric "
+    "Approach. Biometrics 44(3), 1988.",
+    "kairouz2015": "P. Kairouz, S. Oh, P. Viswanath. The Composition Theorem for Differential "
+    "Privacy. ICML 2015.",
+    "jagielski2020": "M. Jagielski, J. Ullman, A. Oprea. Auditing Differentially Private "
+    "Machine Learning: How Private is Private SGD? NeurIPS 2020.",
+}
+
+#: The methods section: (term, explanation, citation keys).
+METHODS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("Membership inference game",
+     "The attacker gets the trained model and a candidate record and guesses whether the "
+     "record was in the training set. Audit points are half members, half non-members; "
+     "each attack gives every point a score (higher = more likely member).", ("ye2022",)),
+    ("LOSS", "Threshold the target model's own loss (or confidence) on the record.",
+     ("yeom2018",)),
+    ("Population (Attack-P)",
+     "As LOSS, with the threshold calibrated on population records no model trained on.",
+     ("ye2022",)),
+    ("Reference (Attack-R)",
+     "Per record, the percentile of the target's signal among reference models that did "
+     "not train on it.", ("ye2022",)),
+    ("LiRA",
+     "Gaussian likelihood ratio of the target's logit-scaled confidence under models "
+     "trained with (online) and without the record.", ("carlini2022",)),
+    ("RMIA",
+     "Pairwise likelihood ratio of the record against population records, normalised by "
+     "reference models.", ("zarifzadeh2024",)),
+    ("Shadow models",
+     "A classifier trained on shadow models' outputs to tell members from non-members.",
+     ("shokri2017",)),
+    ("ROC and TPR at fixed FPR",
+     "The exact ROC of the scores (one point per distinct score). TPR at FPR α is the "
+     "largest TPR over thresholds whose empirical FPR is at most α, with exact "
+     "Clopper–Pearson intervals on the TPR (members as trials) and on the FPR. With n "
+     "non-members the smallest non-zero FPR is 1/n: below it the figure is marked not "
+     "resolvable, because it is only the TPR at zero observed false positives.",
+     ("clopper1934", "carlini2022")),
+    ("AUC", "Area under the exact ROC, with a DeLong confidence interval.", ("delong1988",)),
+    ("Membership advantage", "max over thresholds of TPR − FPR.", ("yeom2018",)),
+    ("PPV", "Precision of the attacker's member calls, π·TPR / (π·TPR + (1 − π)·FPR), at the "
+     "audit set's membership prior π.", ()),
+    ("Empirical ε lower bound",
+     "An (ε, δ)-DP training algorithm forces TPR ≤ e^ε·FPR + δ for every test. The bound "
+     "applies this to Clopper–Pearson bounds of the ROC, with a Bonferroni correction "
+     "over the candidate thresholds; it treats audit points as independent trials (exact for "
+     "the record-level game, a heuristic for one trained model).",
+     ("kairouz2015", "jagielski2020")),
+)
+
+_LEVEL_ADVICE: dict[str, str] = {
+    "low": "No attack showed membership leakage above the rule's thresholds with this "
+    "audit. Larger audits (more non-members) can reveal risk at lower FPRs.",
+    "moderate": "Attacks identify training records measurably better than chance. Review the "
+    "most exposed records below; regularisation or differentially private training reduce "
+    "this risk.",
+    "high": "Attacks identify a meaningful share of training records with few false alarms. "
+    "Mitigate (e.g. differentially private training, less overfitting, removing or "
+    "deduplicating the exposed records) before release, or document the accepted risk.",
+    "severe": "Attacks identify many training records with few false alarms: treat the "
+    "training data as exposed through this model. Do not release it as is.",
+}
+
+_SCRIPT = """(function () {
+  "use strict";
+  document.documentElement.setAttribute("data-js", "ready");
+  var tables = document.querySelectorAll("table.sortable");
+  Array.prototype.forEach.call(tables, function (table) {
+    var heads = table.tHead ? table.tHead.rows[0].cells : [];
+    Array.prototype.forEach.call(heads, function (th, col) {
+      var asc = false;
+      function sort() {
+        asc = !asc;
+        var body = table.tBodies[0];
+        var rows = Array.prototype.slice.call(body.rows);
+        rows.sort(function (a, b) {
+          var x = a.cells[col], y = b.cells[col];
+          var u = parseFloat(x.getAttribute("data-sort"));
+          var v = parseFloat(y.getAttribute("data-sort"));
+          var c = (isNaN(u) || isNaN(v)) ? x.textContent.localeCompare(y.textContent) : u - v;
+          return asc ? c : -c;
+        });
+        rows.forEach(function (r) { body.appendChild(r); });
+        Array.prototype.forEach.call(heads, function (h) { h.removeAttribute("aria-sort"); });
+        th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+      }
+      th.tabIndex = 0;
+      th.title = "Sort by this column";
+      th.addEventListener("click", sort);
+      th.addEventListener("keydown", function (e) {
+        if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sort(); }
+      });
+    });
+  });
+})();"""
+
+
+def _csp() -> str:
+    digest = base64.b64encode(hashlib.sha256(_SCRIPT.encode("utf-8")).digest()).decode()
+    return (
+        "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+        f"script-src 'sha256-{digest}'; base-uri 'none'; form-action 'none'"
+    )
+
+
+# --------------------------------------------------------------------------- context
+def flatten_card(card: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """``(key, text)`` pairs of a nested card; nested keys joined with ``' › '``."""
+    out: list[tuple[str, str]] = []
+    for k, v in card.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.extend(flatten_card(v, key + " › "))
+        else:
+            out.append((key, tables.fmt_value(v)))
+    return out
+
+
+def _tpr_rows(r: AttackResult) -> list[dict[str, Any]]:
+    rows = []
+    for t in r.tpr_at_fpr:
+        if t.resolvable:
+            note = ""
+            p = r.ppv_at(t.level) if t.level > 0 else float("nan")
+            ppv = "—" if math.isnan(p) else tables.fmt_pct(p)
+        else:
+            ppv = "—"
+            if t.level == 0.0:
+                note = "FPR 0 cannot be measured from a finite sample"
+            else:
+                need = math.ceil(1.0 / t.level - 1e-9)
+                note = f"needs ≥ {need:,} non-members, the audit has {r.n_non_members:,}"
+            note += f"; TPR at zero observed false positives: {tables.fmt_pct(t.tpr)}"
+        rows.append(
+            {
+                "level": t.level,
+                "level_text": tables.fmt_level(t.level),
+                "resolvable": t.resolvable,
+                "tpr": tables.fmt_tpr(t, not_resolvable="not resolvable"),
+                "tpr_value": t.tpr,
+                "fpr": f"{tables.fmt_pct(t.fpr)} [{tables.fmt_pct(t.fpr_ci[0])}, "
+                f"{tables.fmt_pct(t.fpr_ci[1])}]",
+                "threshold": tables.fmt_num(t.threshold),
+                "ppv": ppv,
+                "note": note,
+            }
+        )
+    return rows
+
+
+def _feature_text(v: Any) -> str:
+    if isinstance(v, (float, np.floating)):
+        return tables.fmt_num(float(v))
+    return str(v)
+
+
+def build_context(
+    report: AuditReport, figures: Mapping[str, bytes] | None = None
+) -> dict[str, Any]:
+    """Everything the report shows, formatted once, for the HTML template and the PDF.
+
+    Parameters
+    ----------
+    report : AuditReport
+    figures : mapping of str to bytes, optional
+        PNG plots by file name (:func:`privmeter.report.plots.report_figures`); drawn when
+        not given.
+    """
+    from privmeter import __version__
+
+    figs = dict(plots.report_figures(report) if figures is None else figures)
+    results = report.results
+    labels = report.labels
+    verdict = report.verdict
+    per_attack = [assess_attack(r, index=i) for i, r in enumerate(results)]
+    best = results[verdict.index]
+    conf = f"{100 * best.confidence:g}%"
+    records = report.records
+    class_names = None if records is None else records.class_names
+
+    attacks = []
+    for i, (r, lab) in enumerate(zip(results, labels, strict=True)):
+        roc_name, hist_name = plots.attack_figure_names(i, r)
+        attacks.append(
+            {
+                "index": i,
+                "anchor": f"attack-{i + 1}",
+                "label": lab,
+                "attack": r.attack,
+                "target": tables.fmt_target(r.target),
+                "level": per_attack[i].level,
+                "n_members": r.n_members,
+                "n_non_members": r.n_non_members,
+                "auc": tables.fmt_auc(r.auc, r.auc_ci),
+                "advantage": f"{r.advantage:.3f}",
+                "epsilon_lb": f"{r.epsilon_lb:.3f}",
+                "delta": f"{r.delta:g}",
+                "seed": "—" if r.seed is None else str(r.seed),
+                "params": flatten_card(r.params),
+                "extras": flatten_card(r.extras),
+                "tpr_rows": _tpr_rows(r),
+                "roc_png": figs.get(roc_name),
+                "hist_png": figs.get(hist_name),
+                "roc_name": roc_name,
+                "hist_name": hist_name,
+                "resolution": f"1/{r.n_non_members:,} = {tables.fmt_pct(1 / r.n_non_members)}",
+            }
+        )
+
+    summary = [
+        {
+            "row": row,
+            "anchor": f"attack-{i + 1}",
+            "auc_sort": results[i].auc,
+            "tpr_sort": [results[i].tpr_at(lv).tpr for lv in tables.SUMMARY_LEVELS],
+        }
+        for i, row in enumerate(
+            tables.summary_rows(results, [v.level for v in per_attack])
+        )
+    ]
+
+    # most exposed records of the deciding attack
+    exposed = []
+    feature_names: list[str] = []
+    n_hidden_features = 0
+    has_features = records is not None and records.features is not None
+    has_images = records is not None and records.images is not None
+    if has_features and records is not None and records.feature_names is not None:
+        feature_names = list(records.feature_names[:MAX_FEATURES])
+        n_hidden_features = len(records.feature_names) - len(feature_names)
+    for rec in tables.top_records(best, records, k=TOP_K):
+        j = rec.record_index
+        thumb = None
+        values: list[str] | None = None
+        if records is not None and j is not None:
+            if records.images is not None:
+                thumb = plots.thumbnail_png(records.images[j])
+            if records.features is not None:
+                values = [_feature_text(v) for v in records.features[j, :MAX_FEATURES]]
+        exposed.append(
+            {
+                "rank": rec.rank,
+                "point_id": rec.point_id,
+                "label": "—" if rec.label is None else tables.class_name(rec.label, class_names),
+                "score": tables.fmt_num(rec.score),
+                "score_value": rec.score,
+                "fpr": tables.fmt_pct(rec.fpr),
+                "fpr_value": rec.fpr,
+                "n_above": rec.n_non_members_above,
+                "thumb": thumb,
+                "feature_values": values,
+            }
+        )
+
+    class_figs, skipped = tables.per_class(best, class_names)
+    per_class_rows = [
+        {
+            "label": f.label,
+            "name": f.name,
+            "n_members": f.n_members,
+            "n_non_members": f.n_non_members,
+            "auc": tables.fmt_auc(f.auc, f.auc_ci),
+            "auc_value": f.auc,
+            "tpr": [tables.fmt_tpr(t, not_resolvable="not resolvable") for t in f.tpr_at_fpr],
+            "tpr_resolvable": [t.resolvable for t in f.tpr_at_fpr],
+        }
+        for f in class_figs
+    ]
+
+    used = ["yeom2018", "ye2022", "carlini2022", "zarifzadeh2024", "clopper1934",
+            "delong1988", "kairouz2015", "jagielski2020"]
+    if any(r.attack.lower().startswith("shadow") for r in results):
+        used.insert(1, "shokri2017")
+    number = {k: i + 1 for i, k in enumerate(used)}
+    methods = [
+        {"term": term, "text": text, "refs": [number[k] for k in keys if k in number]}
+        for term, text, keys in METHODS
+        if all(k in number for k in keys)
+    ]
+
+    tpr_ref = (
+        "—"
+        if verdict.reference_fpr is None or verdict.tpr_lo is None
+        else tables.fmt_pct(verdict.tpr_lo)
+    )
+    best_t1, best_t01 = (best.tpr_at(lv) for lv in tables.SUMMARY_LEVELS)
+    key_figures = [
+        ("AUC", f"{best.auc:.3f}", f"{conf} CI [{best.auc_ci[0]:.3f}, {best.auc_ci[1]:.3f}]"),
+        ("TPR at 1% FPR", *_key_tpr(best_t1, conf)),
+        ("TPR at 0.1% FPR", *_key_tpr(best_t01, conf)),
+        ("Empirical ε lower bound", f"{best.epsilon_lb:.2f}",
+         f"{conf} confidence, δ = {best.delta:g}"),
+    ]
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return {
+        "title": report.title,
+        "generated": now,
+        "version": __version__,
+        "confidence": conf,
+        "csp": _csp(),
+        "script": _SCRIPT,
+        "verdict": {
+            "level": verdict.level,
+            "label": labels[verdict.index],
+            "anchor": f"attack-{verdict.index + 1}",
+            "reason": verdict.reason,
+            "advice": _LEVEL_ADVICE[verdict.level],
+            "reference": "—"
+            if verdict.reference_fpr is None
+            else tables.fmt_level(verdict.reference_fpr),
+            "tpr_lo": tpr_ref,
+            "lift": "—" if verdict.lift is None else f"{verdict.lift:.3g}×",
+            "auc_lo": f"{verdict.auc_lo:.3f}",
+        },
+        "rule": list(RULE_LINES),
+        "key_figures": key_figures,
+        "summary": summary,
+        "summary_levels": [tables.fmt_level(lv) for lv in tables.SUMMARY_LEVELS],
+        "overview_png": figs.get(plots.OVERVIEW_NAME),
+        "card": flatten_card(report.card),
+        "attacks": attacks,
+        "exposed": exposed,
+        "exposed_label": labels[verdict.index],
+        "exposed_has_images": has_images,
+        "exposed_has_features": has_features,
+        "feature_names": feature_names,
+        "n_hidden_features": n_hidden_features,
+        "records_given": records is not None,
+        "n_best_non_members": best.n_non_members,
+        "has_labels": best.labels is not None,
+        "per_class": per_class_rows,
+        "per_class_skipped": [
+            {"label": c, "name": name, "why": why} for c, name, why in skipped
+        ],
+        "per_class_png": figs.get(plots.PER_CLASS_NAME),
+        "per_class_label": labels[verdict.index],
+        "methods": methods,
+        "citations": [(number[k], CITATIONS[k]) for k in used],
+    }
+
+
+def _key_tpr(t: Any, conf: str) -> tuple[str, str]:
+    if not t.resolvable:
+        return (
+            "not resolvable",
+            f"needs ≥ {math.ceil(1 / t.level - 1e-9):,} non-members, has {t.n_non_members:,}",
+        )
+    return (
+        tables.fmt_pct(t.tpr),
+        f"{conf} CI [{tables.fmt_pct(t.tpr_ci[0])}, {tables.fmt_pct(t.tpr_ci[1])}]",
+    )
+
+
+# --------------------------------------------------------------------------- render
+def _data_uri(png: bytes | None) -> str:
+    if png is None:
+        return ""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _environment() -> Any:
+    try:
+        import jinja2
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError("report.html needs jinja2: pip install 'privmeter[report]'") from e
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("privmeter.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["data_uri"] = _data_uri
+    return env
+
+
+def render_html(report: AuditReport, *, figures: Mapping[str, bytes] | None = None) -> str:
+    """The report as one self-contained HTML page."""
+    import markupsafe
+
+    ctx = build_context(report, figures)
+    ctx["script"] = markupsafe.Markup(ctx["script"])  # our own constant, hashed in the CSP
+    return str(_environment().get_template("report.html.j2").render(**ctx))
+
+
+def write_html(
+    report: AuditReport,
+    path: str | os.PathLike[str],
+    *,
+    figures: Mapping[str, bytes] | None = None,
+) -> Path:
+    """Write :func:`render_html` to ``path`` (UTF-8) and return the path."""
+    p = Path(path)
+    tables._atomic_write(p, render_html(report, figures=figures).encode("utf-8"))
+    return p

@@ -1,0 +1,309 @@
+"""The report's plots as PNG bytes: ROC curves (linear and log-log), score histograms, per class.
+
+Figures are drawn with matplotlib's object-oriented API on the Agg canvas
+(:class:`matplotlib.figure.Figure` + ``FigureCanvasAgg``), never through ``pyplot``: no global
+figure registry, no backend switch for the caller, nothing left open after a figure is saved.
+Text from the data (attack and class names) is escaped for mathtext.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from privmeter.report import tables
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from privmeter.report import AuditReport
+    from privmeter.result import AttackResult
+
+__all__ = [
+    "DPI",
+    "OVERVIEW_NAME",
+    "PER_CLASS_NAME",
+    "attack_figure_names",
+    "histogram_png",
+    "is_report_figure",
+    "overview_png",
+    "per_class_png",
+    "report_figures",
+    "roc_png",
+    "thumbnail_png",
+]
+
+#: Resolution of every plot.
+DPI = 100
+OVERVIEW_NAME = "roc_overview.png"
+PER_CLASS_NAME = "per_class_auc.png"
+#: Most classes drawn in the per-class plot (the table lists them all).
+MAX_CLASSES_PLOTTED = 40
+
+MEMBER_COLOR = "#d6604d"
+NON_MEMBER_COLOR = "#4393c3"
+_FIGURE_RE = re.compile(r"^(roc_overview|per_class_auc|attack\d+_[a-z0-9-]*_(roc|hist))\.png$")
+
+
+def _require_matplotlib() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "the report plots need matplotlib: pip install 'privmeter[report]'"
+        ) from e
+
+
+def _figure(width: float, height: float) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig: Figure) -> bytes:
+    """Render ``fig`` to PNG bytes and release it."""
+    buf = io.BytesIO()
+    try:
+        with warnings.catch_warnings():
+            # names from the data in scripts the default font lacks: drawn as boxes
+            warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font")
+            fig.savefig(buf, format="png", dpi=DPI, facecolor="white",
+                        metadata={"Software": None})
+    finally:
+        fig.clear()
+    return buf.getvalue()
+
+
+def _t(text: str) -> str:
+    """Escape mathtext (``$``) in text from the data."""
+    return str(text).replace("$", r"\$")
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40]
+
+
+def attack_figure_names(index: int, result: AttackResult) -> tuple[str, str]:
+    """File names of the ROC and histogram plots of ``results[index]``."""
+    stem = f"attack{index + 1}_{_slug(result.attack)}"
+    return f"{stem}_roc.png", f"{stem}_hist.png"
+
+
+def is_report_figure(name: str) -> bool:
+    """Whether a file name is one of the plots :func:`report_figures` names."""
+    return _FIGURE_RE.match(name) is not None
+
+
+def _color(i: int) -> str:
+    return f"C{i % 10}"
+
+
+# --------------------------------------------------------------------------- ROC
+def _floor(n_non: int) -> float:
+    """Left edge of a log-FPR axis: half the smallest non-zero FPR."""
+    return 0.5 / max(n_non, 1)
+
+
+def _style(ax: Axes) -> None:
+    ax.grid(True, which="major", alpha=0.3, linewidth=0.6)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
+def _draw_linear(ax: Axes, results: Sequence[AttackResult], labels: Sequence[str],
+                 colors: Sequence[str]) -> None:
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=1.0, label="chance")
+    for r, lab, c in zip(results, labels, colors, strict=True):
+        ax.plot(r.roc.fpr, r.roc.tpr, color=c, linewidth=1.6,
+                label=_t(f"{lab}: AUC {tables.fmt_auc(r.auc, r.auc_ci)}"))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.005)
+    ax.set_aspect("equal")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title("ROC, linear axes", fontsize=11)
+    ax.legend(loc="lower right", fontsize=7.5, framealpha=0.9)
+    _style(ax)
+
+
+def _draw_loglog(ax: Axes, results: Sequence[AttackResult], labels: Sequence[str],
+                 colors: Sequence[str], *, error_bars: bool) -> None:
+    n_non = sorted({r.n_non_members for r in results})
+    n_pos = max(r.n_members for r in results)
+    xmin = _floor(max(n_non))
+    ymin = min(xmin, _floor(n_pos))
+    grid = np.logspace(math.log10(xmin), 0, 50)
+    ax.plot(grid, grid, color="0.6", linestyle=":", linewidth=1.0, label="chance")
+    resolution = 1.0 / min(n_non)
+    ax.axvspan(xmin, resolution, color="0.85", alpha=0.6, linewidth=0)
+    for i, n in enumerate(n_non[:3]):
+        ax.axvline(1.0 / n, color="0.35", linestyle="--", linewidth=1.0,
+                   label=f"FPR resolution 1/{n}" if i == 0 or len(n_non) > 1 else None)
+    for r, lab, c in zip(results, labels, colors, strict=True):
+        ax.plot(np.maximum(r.roc.fpr, xmin), np.maximum(r.roc.tpr, ymin), color=c,
+                linewidth=1.6, label=_t(lab))
+        if error_bars:
+            pts = [t for t in r.tpr_at_fpr if t.level > 0 and t.resolvable]
+            if pts:
+                x = np.array([max(t.fpr, xmin) for t in pts])
+                y = np.array([max(t.tpr, ymin) for t in pts])
+                lo = np.array([max(t.tpr_ci[0], ymin) for t in pts])
+                hi = np.array([t.tpr_ci[1] for t in pts])
+                ax.errorbar(x, y, yerr=np.vstack([y - lo, hi - y]), fmt="o", color=c,
+                            markersize=3.5, capsize=3, linewidth=1.0,
+                            label="TPR at FPR level, 95% CI")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(xmin, 1)
+    ax.set_ylim(ymin, 1.05)
+    ax.set_xlabel("false positive rate (log)")
+    ax.set_ylabel("true positive rate (log)")
+    ax.set_title("ROC, log-log axes (grey: below FPR resolution)", fontsize=11)
+    ax.legend(loc="lower right", fontsize=7.5, framealpha=0.9)
+    _style(ax)
+
+
+def overview_png(results: Sequence[AttackResult], labels: Sequence[str] | None = None) -> bytes:
+    """All attacks' ROC curves on one figure: linear and log-log panels."""
+    _require_matplotlib()
+    labs = list(labels) if labels is not None else tables.attack_labels(results)
+    colors = [_color(i) for i in range(len(results))]
+    fig = _figure(10.0, 4.6)
+    ax1, ax2 = fig.subplots(1, 2)
+    _draw_linear(ax1, results, labs, colors)
+    _draw_loglog(ax2, results, labs, colors, error_bars=False)
+    return _png(fig)
+
+
+def roc_png(result: AttackResult, *, label: str | None = None, color: str = "C0") -> bytes:
+    """One attack's ROC: linear and log-log panels, TPR-at-FPR points with their CIs."""
+    _require_matplotlib()
+    lab = result.attack if label is None else label
+    fig = _figure(10.0, 4.6)
+    ax1, ax2 = fig.subplots(1, 2)
+    _draw_linear(ax1, [result], [lab], [color])
+    _draw_loglog(ax2, [result], [lab], [color], error_bars=True)
+    return _png(fig)
+
+
+# --------------------------------------------------------------------------- histogram
+def histogram_png(result: AttackResult, *, label: str | None = None, bins: int = 40) -> bytes:
+    """Score histograms (densities) of members and non-members.
+
+    The range is the 0.1%–99.9% quantiles of all scores; scores outside it are counted in
+    the edge bins, so extreme outliers do not squash the plot.
+    """
+    _require_matplotlib()
+    s = result.scores
+    lo, hi = (float(v) for v in np.quantile(s, [0.001, 0.999]))
+    if not hi > lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, bins + 1)
+    clipped = bool((s < lo).any() or (s > hi).any())
+    fig = _figure(5.4, 3.7)
+    ax = fig.subplots()
+    for mask, name, color in (
+        (~result.membership, f"non-members (n={result.n_non_members})", NON_MEMBER_COLOR),
+        (result.membership, f"members (n={result.n_members})", MEMBER_COLOR),
+    ):
+        v = np.clip(s[mask], lo, hi)
+        ax.hist(v, bins=edges.tolist(), density=True, color=color, alpha=0.4, label=name)
+        ax.hist(v, bins=edges.tolist(), density=True, color=color, histtype="step", linewidth=1.3)
+    ax.set_xlabel("membership score (higher = more likely member)"
+                  + (", tails clipped" if clipped else ""), fontsize=9)
+    ax.set_ylabel("density")
+    ax.set_title(_t(f"Scores: {label or result.attack}"), fontsize=11)
+    ax.legend(fontsize=8, framealpha=0.9)
+    _style(ax)
+    return _png(fig)
+
+
+# --------------------------------------------------------------------------- per class
+def per_class_png(figures: Sequence[tables.ClassFigures], overall_auc: float,
+                  *, title: str = "AUC per class") -> bytes:
+    """Forest plot of the per-class AUCs with their intervals."""
+    _require_matplotlib()
+    figs = list(figures)
+    note = ""
+    if len(figs) > MAX_CLASSES_PLOTTED:
+        figs = sorted(figs, key=lambda f: -f.auc)[:MAX_CLASSES_PLOTTED]
+        note = f" (top {MAX_CLASSES_PLOTTED} of {len(figures)} by AUC)"
+    figs = figs[::-1]  # first class at the top
+    fig = _figure(7.0, 1.2 + 0.28 * len(figs))
+    ax = fig.subplots()
+    y = np.arange(len(figs))
+    auc = np.array([f.auc for f in figs])
+    lo = np.array([f.auc_ci[0] for f in figs])
+    hi = np.array([f.auc_ci[1] for f in figs])
+    ax.errorbar(auc, y, xerr=np.vstack([auc - lo, hi - auc]), fmt="o", color="C0",
+                markersize=4, capsize=3, linewidth=1.1, label="AUC, 95% CI")
+    ax.axvline(0.5, color="0.6", linestyle=":", linewidth=1.0, label="chance")
+    ax.axvline(overall_auc, color="0.3", linestyle="--", linewidth=1.0, label="all classes")
+    ax.set_yticks(y, [_t(f.name) for f in figs], fontsize=8)
+    ax.set_ylim(-0.7, len(figs) - 0.3)
+    ax.set_xlabel("AUC")
+    ax.set_title(_t(title + note), fontsize=11)
+    ax.legend(fontsize=7.5, loc="best", framealpha=0.9)
+    _style(ax)
+    return _png(fig)
+
+
+# --------------------------------------------------------------------------- thumbnails
+def _as_display(image: NDArray[Any]) -> NDArray[Any]:
+    img = np.asarray(image)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.dtype == np.uint8:
+        return img
+    f = img.astype(np.float64)
+    f = np.where(np.isfinite(f), f, 0.0)
+    if f.min() < 0.0 or f.max() > 1.0:
+        span = f.max() - f.min()
+        f = (f - f.min()) / span if span > 0 else np.zeros_like(f)
+    return f
+
+
+def thumbnail_png(image: NDArray[Any]) -> bytes:
+    """One record's image as PNG bytes (grey scale for 2-D images)."""
+    _require_matplotlib()
+    from matplotlib.image import imsave
+
+    img = _as_display(image)
+    buf = io.BytesIO()
+    if img.ndim == 2:
+        vmax = 255 if img.dtype == np.uint8 else 1.0
+        imsave(buf, img, format="png", cmap="gray", vmin=0, vmax=vmax)
+    else:
+        imsave(buf, img, format="png")
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- all of them
+def report_figures(report: AuditReport) -> dict[str, bytes]:
+    """Every plot of the report, by file name, in reading order."""
+    results = report.results
+    labels = report.labels
+    out = {OVERVIEW_NAME: overview_png(results, labels)}
+    for i, r in enumerate(results):
+        roc_name, hist_name = attack_figure_names(i, r)
+        out[roc_name] = roc_png(r, label=labels[i], color=_color(i))
+        out[hist_name] = histogram_png(r, label=labels[i])
+    best = report.best
+    class_names = None if report.records is None else report.records.class_names
+    figures, _ = tables.per_class(best, class_names)
+    if figures:
+        out[PER_CLASS_NAME] = per_class_png(
+            figures, best.auc, title=f"AUC per class: {labels[report.verdict.index]}"
+        )
+    return out

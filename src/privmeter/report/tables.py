@@ -1,0 +1,526 @@
+"""The report's tables: key figures, TPR at FPR, per class, most exposed records; CSV and JSON.
+
+Everything here is plain numpy and the standard library, shared by the HTML, PDF, text and
+notebook renderings so that they always show the same numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from privmeter import metrics
+from privmeter.metrics import TprAtFpr
+
+if TYPE_CHECKING:
+    from privmeter.report import AuditReport, RecordData
+    from privmeter.result import AttackResult
+
+__all__ = [
+    "ClassFigures",
+    "ExposedRecord",
+    "attack_labels",
+    "fmt_auc",
+    "fmt_pct",
+    "fmt_tpr",
+    "jsonable",
+    "per_class",
+    "records_table",
+    "score_columns",
+    "summary_rows",
+    "top_records",
+    "write_csv",
+    "write_json",
+]
+
+#: FPR levels of the key-figures table.
+SUMMARY_LEVELS: tuple[float, ...] = (0.01, 0.001)
+
+
+# --------------------------------------------------------------------------- formatting
+def jsonable(obj: Any) -> Any:
+    """Plain JSON values: numpy to Python, tuples to lists, non-finite floats to strings.
+
+    Anything else that JSON cannot hold (paths, dates, objects) becomes its ``str``.
+    """
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        x = float(obj)
+        if math.isnan(x):
+            return "nan"
+        if math.isinf(x):
+            return "inf" if x > 0 else "-inf"
+        return x
+    if obj is None or isinstance(obj, str):
+        return obj
+    return str(obj)
+
+
+def fmt_pct(x: float) -> str:
+    """A proportion as a percentage with precision that suits small values.
+
+    Examples
+    --------
+    >>> fmt_pct(0.5), fmt_pct(0.0123), fmt_pct(0.0001234), fmt_pct(0.0)
+    ('50.0%', '1.23%', '0.0123%', '0%')
+    """
+    if x == 0.0:
+        return "0%"
+    p = 100.0 * x
+    if abs(p) >= 10.0:
+        return f"{p:.1f}%"
+    if abs(p) >= 1.0:
+        return f"{p:.2f}%"
+    return f"{p:.3g}%"
+
+
+def fmt_level(level: float) -> str:
+    """An FPR level as a short percentage (``0.001`` -> ``'0.1%'``)."""
+    return "0%" if level == 0.0 else f"{100.0 * level:g}%"
+
+
+def fmt_auc(value: float, ci: tuple[float, float]) -> str:
+    """``'0.712 [0.701, 0.723]'``."""
+    return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def fmt_tpr(t: TprAtFpr, *, not_resolvable: str = "n/r") -> str:
+    """TPR with its interval, or ``not_resolvable`` when the level is below 1/n_non_members."""
+    if not t.resolvable:
+        return not_resolvable
+    return f"{fmt_pct(t.tpr)} [{fmt_pct(t.tpr_ci[0])}, {fmt_pct(t.tpr_ci[1])}]"
+
+
+def fmt_num(x: float) -> str:
+    """A score or threshold in 4 significant digits (``inf`` as ``'∞'``)."""
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    return f"{x:.4g}"
+
+
+def fmt_target(target: int) -> str:
+    """A target index as text; a negative index marks results pooled over several targets."""
+    return "pooled" if target < 0 else str(target)
+
+
+def fmt_value(value: Any, *, max_chars: int = 300) -> str:
+    """A card, parameter or diagnostic value as short text (long values are cut)."""
+    if value is None:
+        text = "—"
+    elif isinstance(value, bool):
+        text = "yes" if value else "no"
+    elif isinstance(value, float):
+        text = f"{value:.6g}"
+    elif isinstance(value, (list, tuple)) and all(
+        not isinstance(x, (dict, list, tuple)) for x in value
+    ):
+        text = ", ".join(fmt_value(x, max_chars=max_chars) for x in value)
+    elif isinstance(value, (dict, list, tuple)):
+        text = json.dumps(value, ensure_ascii=False)
+    else:
+        text = str(value)
+    if len(text) > max_chars:
+        text = f"{text[:max_chars]}… ({len(text):,} characters; see results.json)"
+    return text
+
+
+def attack_labels(results: Sequence[AttackResult]) -> list[str]:
+    """Unique display names: the attack name, its target when targets differ, ``#k`` on repeats.
+
+    Examples
+    --------
+    >>> from privmeter.result import AttackResult
+    >>> r = AttackResult.from_scores("lira", [0.9, 0.1], [1, 0])
+    >>> attack_labels([r, r])
+    ['lira', 'lira #2']
+    """
+    several_targets = len({r.target for r in results}) > 1
+    base = [
+        f"{r.attack} (target {fmt_target(r.target)})" if several_targets else r.attack
+        for r in results
+    ]
+    seen: dict[str, int] = {}
+    out = []
+    for b in base:
+        seen[b] = seen.get(b, 0) + 1
+        out.append(b if seen[b] == 1 else f"{b} #{seen[b]}")
+    return out
+
+
+def score_columns(results: Sequence[AttackResult]) -> list[str]:
+    """The CSV score column of each result: ``score_<attack>``, ``#k`` on repeats per target.
+
+    Results of the same attack on different targets share a column (their rows differ by
+    target).
+    """
+    seen: dict[tuple[str, int], int] = {}
+    out = []
+    for r in results:
+        key = (r.attack, r.target)
+        seen[key] = seen.get(key, 0) + 1
+        k = seen[key]
+        out.append(f"score_{r.attack}" if k == 1 else f"score_{r.attack}#{k}")
+    return out
+
+
+# --------------------------------------------------------------------------- key figures
+@dataclass(frozen=True)
+class SummaryRow:
+    """One line of the key-figures table (all strings, formatted once)."""
+
+    label: str
+    target: str
+    n_members: int
+    n_non_members: int
+    auc: str
+    tpr: tuple[str, ...]
+    advantage: str
+    epsilon_lb: str
+    level: str
+
+
+def summary_rows(results: Sequence[AttackResult], levels: Sequence[str]) -> list[SummaryRow]:
+    """Key figures of each result, with ``levels[i]`` the risk level of ``results[i]``."""
+    rows = []
+    for r, label, lv in zip(results, attack_labels(results), levels, strict=True):
+        rows.append(
+            SummaryRow(
+                label=label,
+                target=fmt_target(r.target),
+                n_members=r.n_members,
+                n_non_members=r.n_non_members,
+                auc=fmt_auc(r.auc, r.auc_ci),
+                tpr=tuple(fmt_tpr(r.tpr_at(level)) for level in SUMMARY_LEVELS),
+                advantage=f"{r.advantage:.3f}",
+                epsilon_lb=f"{r.epsilon_lb:.3f}",
+                level=lv,
+            )
+        )
+    return rows
+
+
+def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A left-aligned plain-text table with a rule under the header."""
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in rows:
+        lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- per class
+@dataclass(frozen=True)
+class ClassFigures:
+    """An attack's figures restricted to the audit points of one class label.
+
+    The TPR at FPR uses a threshold chosen within the class, so it says how well the attack
+    separates members from non-members of that class.
+    """
+
+    label: int
+    name: str
+    n_members: int
+    n_non_members: int
+    auc: float
+    auc_ci: tuple[float, float]
+    tpr_at_fpr: tuple[TprAtFpr, ...]
+
+
+def per_class(
+    result: AttackResult,
+    class_names: Sequence[str] | None = None,
+    *,
+    levels: Sequence[float] = SUMMARY_LEVELS,
+) -> tuple[list[ClassFigures], list[tuple[int, str, str]]]:
+    """Figures per class label; classes without members or non-members are skipped.
+
+    Returns
+    -------
+    figures : list of ClassFigures
+        One per class label with both members and non-members, in label order.
+    skipped : list of (label, name, why)
+        The other classes and the reason.
+    """
+    if result.labels is None:
+        return [], []
+    figures: list[ClassFigures] = []
+    skipped: list[tuple[int, str, str]] = []
+    for lab in np.unique(result.labels):
+        c = int(lab)
+        name = class_name(c, class_names)
+        mask = result.labels == lab
+        y = result.membership[mask]
+        s = result.scores[mask]
+        n_pos = int(y.sum())
+        n_neg = int(y.size - n_pos)
+        if n_pos == 0 or n_neg == 0:
+            why = "no members" if n_pos == 0 else "no non-members"
+            skipped.append((c, name, f"{why} ({n_pos} members, {n_neg} non-members)"))
+            continue
+        roc = metrics.roc_curve(s, y)
+        # DeLong's Mann-Whitney AUC equals the area under the exact ROC
+        auc_value, auc_ci = metrics.auc_delong_ci(s, y, confidence=result.confidence)
+        figures.append(
+            ClassFigures(
+                label=c,
+                name=name,
+                n_members=n_pos,
+                n_non_members=n_neg,
+                auc=auc_value,
+                auc_ci=auc_ci,
+                tpr_at_fpr=tuple(
+                    metrics.tpr_at_fpr_from_roc(roc, lv, confidence=result.confidence)
+                    for lv in levels
+                ),
+            )
+        )
+    return figures, skipped
+
+
+def class_name(label: int, class_names: Sequence[str] | None) -> str:
+    """``class_names[label]`` when there is one, else the label as text."""
+    if class_names is not None and 0 <= label < len(class_names):
+        return str(class_names[label])
+    return str(label)
+
+
+# --------------------------------------------------------------------------- exposed records
+@dataclass(frozen=True)
+class ExposedRecord:
+    """A member the attack flags most confidently.
+
+    Attributes
+    ----------
+    rank : int
+        1 for the highest-scoring member.
+    position : int
+        Index of the point in the attack result's arrays.
+    point_id : int
+        Dataset index.
+    label : int or None
+        Class label, when known.
+    score : float
+        The attack's membership score.
+    n_non_members_above : int
+        Non-members scoring at least as high: the false positives an attacker must accept
+        to flag this record.
+    fpr : float
+        ``n_non_members_above / n_non_members``: the FPR at which this record is exposed.
+    record_index : int or None
+        Row of the record in :class:`~privmeter.report.RecordData`, when it is there.
+    """
+
+    rank: int
+    position: int
+    point_id: int
+    label: int | None
+    score: float
+    n_non_members_above: int
+    fpr: float
+    record_index: int | None
+
+
+def top_records(
+    result: AttackResult, records: RecordData | None = None, *, k: int = 10
+) -> list[ExposedRecord]:
+    """The ``k`` members with the highest scores (ties broken by point id).
+
+    A point id that occurs several times (results pooled over targets) is listed once, at its
+    highest score.
+    """
+    members = np.flatnonzero(result.membership)
+    order = members[np.lexsort((result.point_ids[members], -result.scores[members]))]
+    _, first = np.unique(result.point_ids[order], return_index=True)
+    order = order[np.sort(first)][:k]
+    non_scores = np.sort(result.scores[~result.membership])
+    n_non = non_scores.size
+    lookup = records.index_of if records is not None else None
+    out = []
+    for rank, pos in enumerate(order, start=1):
+        s = float(result.scores[pos])
+        above = int(n_non - np.searchsorted(non_scores, s, side="left"))
+        pid = int(result.point_ids[pos])
+        out.append(
+            ExposedRecord(
+                rank=rank,
+                position=int(pos),
+                point_id=pid,
+                label=None if result.labels is None else int(result.labels[pos]),
+                score=s,
+                n_non_members_above=above,
+                fpr=above / n_non,
+                record_index=None if lookup is None else lookup(pid),
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- records.csv
+def _occurrences(ids: NDArray[np.int64]) -> NDArray[np.int64]:
+    """For each element, how many earlier elements have the same id (0 for the first)."""
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+    starts = np.r_[True, sorted_ids[1:] != sorted_ids[:-1]] if ids.size else np.array([], bool)
+    run_start = np.maximum.accumulate(np.where(starts, np.arange(ids.size), 0))
+    occ = np.empty(ids.size, dtype=np.int64)
+    occ[order] = np.arange(ids.size) - run_start
+    return occ
+
+
+@dataclass(frozen=True)
+class RecordsTable:
+    """One row per (target, point): membership, label and every attack's score.
+
+    A point id repeated within one result (e.g. several copies of a canary) gives one row
+    per copy, matched across attacks by order of appearance.
+    """
+
+    columns: tuple[str, ...]
+    target: NDArray[np.int64]
+    point_id: NDArray[np.int64]
+    label: NDArray[np.int64] | None
+    membership: NDArray[np.bool_]
+    scores: NDArray[np.float64]  # (n_rows, n_columns), NaN where an attack lacks the point
+
+
+def records_table(results: Sequence[AttackResult]) -> RecordsTable:
+    """Match every result's per-point scores by (target, point id).
+
+    Raises
+    ------
+    ValueError
+        If two results disagree on the membership or label of the same (target, point).
+    """
+    columns = list(dict.fromkeys(score_columns(results)))
+    col_of = score_columns(results)
+    has_labels = any(r.labels is not None for r in results)
+    parts_t, parts_p, parts_l, parts_m, parts_s = [], [], [], [], []
+    for target in sorted({r.target for r in results}):
+        group = [i for i, r in enumerate(results) if r.target == target]
+        keys = [
+            np.stack([results[i].point_ids, _occurrences(results[i].point_ids)], axis=1)
+            for i in group
+        ]
+        all_keys = np.concatenate(keys, axis=0)
+        uniq, inverse = np.unique(all_keys, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        n = uniq.shape[0]
+        memb = np.zeros(n, dtype=np.int8) - 1
+        labels = np.full(n, -1, dtype=np.int64)
+        has_label = np.zeros(n, dtype=bool)
+        scores = np.full((n, len(columns)), np.nan)
+        start = 0
+        for i, key in zip(group, keys, strict=True):
+            r = results[i]
+            rows = inverse[start : start + key.shape[0]]
+            start += key.shape[0]
+            m = r.membership.astype(np.int8)
+            clash = (memb[rows] >= 0) & (memb[rows] != m)
+            if clash.any():
+                j = int(np.argmax(clash))
+                raise ValueError(
+                    f"results disagree on the membership of point {int(r.point_ids[j])} in "
+                    f"target {target}: attack {r.attack!r} says {bool(m[j])}"
+                )
+            memb[rows] = m
+            if r.labels is not None:
+                clash = has_label[rows] & (labels[rows] != r.labels)
+                if clash.any():
+                    j = int(np.argmax(clash))
+                    raise ValueError(
+                        f"results disagree on the label of point {int(r.point_ids[j])} in "
+                        f"target {target}: attack {r.attack!r} says {int(r.labels[j])}, "
+                        f"another says {int(labels[rows][j])}"
+                    )
+                labels[rows] = r.labels
+                has_label[rows] = True
+            scores[rows, columns.index(col_of[i])] = r.scores
+        parts_t.append(np.full(n, target, dtype=np.int64))
+        parts_p.append(uniq[:, 0].astype(np.int64))
+        parts_l.append(labels)
+        parts_m.append(memb.astype(bool))
+        parts_s.append(scores)
+    return RecordsTable(
+        columns=tuple(columns),
+        target=np.concatenate(parts_t),
+        point_id=np.concatenate(parts_p),
+        label=np.concatenate(parts_l) if has_labels else None,
+        membership=np.concatenate(parts_m),
+        scores=np.concatenate(parts_s, axis=0),
+    )
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def records_csv(results: Sequence[AttackResult]) -> str:
+    """``records.csv`` as text: ``target, point_id, label, membership, score_<attack>...``.
+
+    ``membership`` is 1 for members and 0 otherwise; ``label`` and scores are empty where
+    unknown; scores are written with full float precision.
+    """
+    table = records_table(results)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["target", "point_id", "label", "membership", *table.columns])
+    labels = table.label
+    for i in range(table.point_id.size):
+        lab = "" if labels is None or labels[i] < 0 else str(int(labels[i]))
+        w.writerow(
+            [
+                int(table.target[i]),
+                int(table.point_id[i]),
+                lab,
+                int(table.membership[i]),
+                *("" if math.isnan(v) else repr(float(v)) for v in table.scores[i]),
+            ]
+        )
+    return buf.getvalue()
+
+
+def write_csv(report: AuditReport, path: str | os.PathLike[str]) -> Path:
+    """Write ``records.csv`` (see :func:`records_csv`) and return its path."""
+    p = Path(path)
+    _atomic_write(p, records_csv(report.results).encode("utf-8"))
+    return p
+
+
+def write_json(
+    report: AuditReport, path: str | os.PathLike[str], *, include_images: bool = True
+) -> Path:
+    """Write :meth:`AuditReport.to_dict` as strict JSON and return its path."""
+    p = Path(path)
+    text = json.dumps(report.to_dict(include_images=include_images), allow_nan=False, indent=1)
+    _atomic_write(p, text.encode("utf-8"))
+    return p

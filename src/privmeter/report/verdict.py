@@ -1,0 +1,233 @@
+"""The risk verdict of an audit: low / moderate / high / severe, from the best attack.
+
+The rule is deliberately simple and conservative, so that an engineer and an auditor can
+check it by hand from the figures in the report:
+
+1. For each attack, pick the *reference FPR level*: 0.1% when the audit set resolves it
+   (at least 1,000 non-members), else 1% when resolvable (at least 100 non-members);
+   otherwise the attack has no low-FPR evidence and only its AUC counts.
+2. ``lift`` = the 95% Clopper–Pearson **lower** bound of the TPR at that level, divided by
+   the level. A random guess has TPR = FPR, i.e. lift 1: lift 10 means that, even in the
+   pessimistic reading of the data, the attack finds members ten times more often than it
+   falsely accuses non-members.
+3. ``AUC_lo`` = the lower bound of the DeLong interval on the AUC.
+4. Level: *severe* if lift >= 50 or AUC_lo >= 0.80; *high* if lift >= 10 or AUC_lo >= 0.65;
+   *moderate* if lift >= 2 or AUC_lo >= 0.55; *low* otherwise.
+5. The verdict is the worst level over all attacks (ties broken by lift, then AUC_lo).
+
+Low-FPR figures come first because an attacker who is confidently right about a few records
+breaches their privacy even when the average-case AUC is close to 0.5 (Carlini et al.,
+S&P 2022). Using lower confidence bounds means small audits cannot inflate the verdict by
+chance; they can understate it, so *low* means "no risk demonstrated at this sample size",
+not "no risk".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from privmeter.result import AttackResult
+
+__all__ = [
+    "RISK_LEVELS",
+    "RULE_LINES",
+    "Verdict",
+    "assess_attack",
+    "assess_risk",
+]
+
+#: Risk levels, from least to most severe.
+RISK_LEVELS: tuple[str, ...] = ("low", "moderate", "high", "severe")
+
+#: Reference FPR levels, tried in order: the first one the audit set resolves is used.
+REFERENCE_LEVELS: tuple[float, ...] = (0.001, 0.01)
+
+#: ``(level, minimum lift, minimum AUC lower bound)``, most severe first.
+THRESHOLDS: tuple[tuple[str, float, float], ...] = (
+    ("severe", 50.0, 0.80),
+    ("high", 10.0, 0.65),
+    ("moderate", 2.0, 0.55),
+)
+
+#: The rule in words, printed in every report.
+RULE_LINES: tuple[str, ...] = (
+    "Reference FPR: 0.1% when the audit set resolves it (at least 1,000 non-members), "
+    "else 1% (at least 100 non-members); with fewer non-members only the AUC is used.",
+    "Lift = lower 95% Clopper–Pearson bound of the TPR at the reference FPR, divided by that "
+    "FPR (a random guess has lift 1). AUC_lo = lower bound of the DeLong interval on the AUC.",
+    "Severe: lift ≥ 50 or AUC_lo ≥ 0.80. High: lift ≥ 10 or AUC_lo ≥ 0.65. "
+    "Moderate: lift ≥ 2 or AUC_lo ≥ 0.55. Low: otherwise.",
+    "The verdict is the worst level over all attacks. Lower confidence bounds keep chance "
+    "from inflating it; a small audit can understate the risk, so 'low' means no risk was "
+    "demonstrated at this sample size, not that there is none.",
+)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The risk level of one attack result, or of a whole audit (its worst attack).
+
+    Attributes
+    ----------
+    level : str
+        One of :data:`RISK_LEVELS`.
+    attack : str
+        Name of the attack that decided the level.
+    index : int
+        Position of that attack's result in the audit's results.
+    target : int
+        Target model of that result.
+    reference_fpr : float or None
+        FPR level the lift was measured at; None when the audit set resolves neither 0.1%
+        nor 1% (fewer than 100 non-members).
+    tpr_lo : float or None
+        Lower confidence bound of the TPR at ``reference_fpr``.
+    lift : float or None
+        ``tpr_lo / reference_fpr``.
+    auc : float
+        AUC of the attack.
+    auc_lo : float
+        Lower bound of the AUC interval.
+    confidence : float
+        Confidence level of both bounds.
+    reason : str
+        One sentence saying which figure set the level.
+    """
+
+    level: str
+    attack: str
+    index: int
+    target: int
+    reference_fpr: float | None
+    tpr_lo: float | None
+    lift: float | None
+    auc: float
+    auc_lo: float
+    confidence: float
+    reason: str
+
+    @property
+    def rank(self) -> int:
+        """Position of :attr:`level` in :data:`RISK_LEVELS` (0 = low)."""
+        return RISK_LEVELS.index(self.level)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict."""
+        return {
+            "level": self.level,
+            "attack": self.attack,
+            "index": self.index,
+            "target": self.target,
+            "reference_fpr": self.reference_fpr,
+            "tpr_lo": self.tpr_lo,
+            "lift": self.lift,
+            "auc": self.auc,
+            "auc_lo": self.auc_lo,
+            "confidence": self.confidence,
+            "reason": self.reason,
+        }
+
+
+def _pct(x: float) -> str:
+    return f"{100.0 * x:.3g}%"
+
+
+def assess_attack(result: AttackResult, *, index: int = 0) -> Verdict:
+    """Risk level of one attack result under the rule of this module.
+
+    Parameters
+    ----------
+    result : AttackResult
+        The attack to assess.
+    index : int, default 0
+        Its position in the audit (copied into the verdict).
+
+    Returns
+    -------
+    Verdict
+
+    Examples
+    --------
+    >>> from privmeter.result import AttackResult
+    >>> res = AttackResult.from_scores("demo", [1.0] * 80 + [0.0] * 120, [1] * 100 + [0] * 100)
+    >>> v = assess_attack(res)  # 80 of 100 members above every one of 100 non-members
+    >>> v.level, v.reference_fpr, round(v.lift, 1)
+    ('severe', 0.01, 70.8)
+    """
+    reference: float | None = None
+    tpr_lo: float | None = None
+    lift: float | None = None
+    for level in REFERENCE_LEVELS:
+        t = result.tpr_at(level)
+        if t.resolvable:
+            reference, tpr_lo = level, t.tpr_ci[0]
+            lift = tpr_lo / level
+            break
+    auc_lo = float(result.auc_ci[0])
+    chosen = "low"
+    reason = ""
+    for name, min_lift, min_auc in THRESHOLDS:
+        if lift is not None and reference is not None and tpr_lo is not None and lift >= min_lift:
+            chosen = name
+            reason = (
+                f"at FPR {_pct(reference)} the TPR is at least {_pct(tpr_lo)} "
+                f"({100 * result.confidence:g}% lower bound), {lift:.3g}× a random guess "
+                f"(threshold for {name}: {min_lift:g}×)"
+            )
+            break
+        if auc_lo >= min_auc:
+            chosen = name
+            reason = (
+                f"the AUC is at least {auc_lo:.3f} ({100 * result.confidence:g}% lower bound; "
+                f"threshold for {name}: {min_auc:.2f})"
+            )
+            break
+    if not reason:
+        parts = [f"AUC lower bound {auc_lo:.3f} < 0.55"]
+        if lift is not None and reference is not None:
+            parts.insert(0, f"lift {lift:.3g}× < 2× at FPR {_pct(reference)}")
+        else:
+            parts.insert(
+                0,
+                f"only {result.n_non_members} non-members: no FPR level of 1% or below is "
+                "resolvable",
+            )
+        reason = "; ".join(parts)
+    return Verdict(
+        level=chosen,
+        attack=result.attack,
+        index=index,
+        target=result.target,
+        reference_fpr=reference,
+        tpr_lo=tpr_lo,
+        lift=lift,
+        auc=float(result.auc),
+        auc_lo=auc_lo,
+        confidence=float(result.confidence),
+        reason=reason,
+    )
+
+
+def _sort_key(v: Verdict) -> tuple[int, float, float]:
+    lift = -math.inf if v.lift is None else v.lift
+    return (v.rank, lift, v.auc_lo)
+
+
+def assess_risk(results: Sequence[AttackResult]) -> Verdict:
+    """The audit's verdict: the worst :func:`assess_attack` level over ``results``.
+
+    Ties are broken by the larger lift, then the larger AUC lower bound.
+
+    Raises
+    ------
+    ValueError
+        If ``results`` is empty.
+    """
+    if len(results) == 0:
+        raise ValueError("need at least one attack result to assess the risk, got none")
+    verdicts = [assess_attack(r, index=i) for i, r in enumerate(results)]
+    return max(verdicts, key=_sort_key)

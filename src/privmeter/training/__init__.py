@@ -1,0 +1,54 @@
+"""Training reference models: keep matrices, trainers, executors and a content-addressed cache.
+
+Membership inference attacks such as LiRA (Carlini et al., S&P 2022) and RMIA (Zarifzadeh et
+al., ICML 2024) compare a target model with reference models trained on random halves of the
+data; training those is nearly the whole cost of an audit. This package:
+
+- designs who trains on what (:func:`keep_matrix`, :func:`target_membership`);
+- trains PyTorch models one at a time (:class:`TorchTrainer`) or K at once with
+  ``torch.func`` (:class:`EnsembleTrainer`), and scikit-learn models (:class:`SklearnTrainer`);
+- runs jobs in-process, in local processes or on Ray (:class:`InProcessExecutor`,
+  :class:`ProcessExecutor`, :class:`RayExecutor`) with identical results;
+- caches results on disk by content (:class:`Store`), so interrupted runs resume;
+- ties it together in :func:`train_models`.
+"""
+
+from __future__ import annotations
+
+from privmeter.training._hashing import data_fingerprint, indices_fingerprint
+from privmeter.training.architectures import MLP
+from privmeter.training.ensemble import EnsembleTrainer
+from privmeter.training.executors import (
+    Executor,
+    InProcessExecutor,
+    JobFailedError,
+    ProcessExecutor,
+    RayExecutor,
+)
+from privmeter.training.keep import keep_matrix, target_membership
+from privmeter.training.sklearn_trainer import SklearnTrainer
+from privmeter.training.store import CacheCorruptionWarning, Store, make_key
+from privmeter.training.torch_trainer import TorchTrainer
+from privmeter.training.train import Trainer, model_keys, train_models
+
+__all__ = [
+    "MLP",
+    "CacheCorruptionWarning",
+    "EnsembleTrainer",
+    "Executor",
+    "InProcessExecutor",
+    "JobFailedError",
+    "ProcessExecutor",
+    "RayExecutor",
+    "SklearnTrainer",
+    "Store",
+    "TorchTrainer",
+    "Trainer",
+    "data_fingerprint",
+    "indices_fingerprint",
+    "keep_matrix",
+    "make_key",
+    "model_keys",
+    "target_membership",
+    "train_models",
+]

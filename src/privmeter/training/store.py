@@ -1,0 +1,348 @@
+"""A content-addressed, integrity-checked cache on disk for trained models and signals.
+
+Every entry lives under a key that is the sha256 of everything that determines it (trainer
+configuration, data fingerprint, training indices, seed, privmeter version), so a changed
+model or dataset can never silently reuse an old result (a pitfall of earlier tools, which
+keyed cached signals by a name). Writes are atomic (a temporary file in the same folder, then
+:func:`os.replace`), and a sha256 of each payload is stored beside it (``<file>.sha256``, in
+``sha256sum`` format) and checked on every read: a corrupted or truncated entry is reported
+with a :class:`CacheCorruptionWarning` naming the file, deleted, and recomputed by the caller.
+
+Weights are stored with safetensors (or, when safetensors is missing, with ``torch.save`` and
+read back with ``torch.load(weights_only=True)``); arrays as ``.npz`` read with
+``allow_pickle=False``. Arbitrary objects (fitted scikit-learn estimators) can only be stored
+as pickles, and unpickling runs code: the store refuses them unless it was opened with
+``trust_pickle=True``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import pickle
+import re
+import secrets
+import tempfile
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from privmeter.training._hashing import canonical_json, library_version, sha256_hex
+
+__all__ = ["STORE_FORMAT", "CacheCorruptionWarning", "Store", "make_key"]
+
+#: Version of the on-disk layout; part of every key.
+STORE_FORMAT = 1
+
+EntryKind = Literal["state_dict", "arrays", "object"]
+
+_LOG = logging.getLogger("privmeter.training")
+_KEY_RE = re.compile(r"^[0-9a-f]{64}$")
+_SUFFIXES: dict[str, tuple[str, ...]] = {
+    "state_dict": (".safetensors", ".pt"),
+    "arrays": (".npz",),
+    "object": (".pkl",),
+}
+_FOLDERS = {"state_dict": "state_dicts", "arrays": "arrays", "object": "objects"}
+
+
+class CacheCorruptionWarning(UserWarning):
+    """A cache entry failed its integrity check; it was deleted and will be recomputed."""
+
+
+def make_key(kind: str, /, **parts: Any) -> str:
+    """The cache key (sha256 hex) of an entry described by ``parts``.
+
+    ``parts`` are turned into canonical JSON (sorted keys; arrays by their sha256; estimators
+    by their parameters; callables by name and source), together with ``kind``, privmeter's
+    version and the store format.
+
+    Examples
+    --------
+    >>> k = make_key("signals", model="abc", temperature=2.0)
+    >>> len(k), k == make_key("signals", temperature=2.0, model="abc")
+    (64, True)
+    """
+    payload = {
+        "kind": kind,
+        "parts": parts,
+        "privmeter": library_version(),
+        "store_format": STORE_FORMAT,
+    }
+    return sha256_hex(canonical_json(payload))
+
+
+def _check_key(key: str) -> str:
+    if not isinstance(key, str) or not _KEY_RE.match(key):
+        raise ValueError(f"cache keys are 64 lowercase hex characters (a sha256), got {key!r}")
+    return key
+
+
+class Store:
+    """A folder of cached results, addressed by content keys (see :func:`make_key`).
+
+    Parameters
+    ----------
+    root : str or path
+        The cache folder (created if missing). It must be writable.
+    trust_pickle : bool
+        Allow storing and loading pickled objects (fitted scikit-learn models). Unpickling a
+        file runs arbitrary code: only enable this for a folder nobody else can write to.
+
+    Raises
+    ------
+    PermissionError
+        If the folder cannot be created or written to (the message names the folder).
+
+    Examples
+    --------
+    >>> import tempfile, torch
+    >>> store = Store(tempfile.mkdtemp())
+    >>> key = make_key("model", seed=0)
+    >>> store.get_state_dict(key) is None
+    True
+    >>> _ = store.put_state_dict(key, {"w": torch.ones(2)})
+    >>> store.get_state_dict(key)
+    {'w': tensor([1., 1.])}
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, trust_pickle: bool = False) -> None:
+        self.root = Path(root).expanduser()
+        self.trust_pickle = bool(trust_pickle)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(dir=self.root, prefix=".privmeter-probe-")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise PermissionError(
+                f"privmeter cache folder '{self.root}' is not writable ({reason}); choose "
+                "another folder or fix its permissions"
+            ) from exc
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.root)!r}, trust_pickle={self.trust_pickle})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_store, (str(self.root), self.trust_pickle))
+
+    # ------------------------------------------------------------------ paths
+    def _folder(self, kind: EntryKind, key: str) -> Path:
+        return self.root / _FOLDERS[kind] / key[:2]
+
+    def path_of(self, kind: EntryKind, key: str) -> Path | None:
+        """The payload file of a complete entry (with its checksum file), or None."""
+        folder = self._folder(kind, _check_key(key))
+        for suffix in _SUFFIXES[kind]:
+            path = folder / f"{key}{suffix}"
+            if path.exists() and _sidecar(path).exists():
+                return path
+        return None
+
+    def contains(self, kind: EntryKind, key: str) -> bool:
+        """True if a complete entry exists (its integrity is checked only when it is read)."""
+        return self.path_of(kind, key) is not None
+
+    # -------------------------------------------------------------- raw bytes
+    def _write(self, path: Path, payload: bytes) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Payload first, checksum second: an entry is complete once its checksum exists, so a
+        # write interrupted at any point leaves either nothing or an incomplete entry.
+        _atomic_write(path, payload)
+        _atomic_write(_sidecar(path), f"{sha256_hex(payload)}  {path.name}\n".encode())
+        return path
+
+    def _read(self, kind: EntryKind, key: str) -> tuple[Path, bytes] | None:
+        folder = self._folder(kind, _check_key(key))
+        for suffix in _SUFFIXES[kind]:
+            path = folder / f"{key}{suffix}"
+            side = _sidecar(path)
+            has_payload, has_side = path.exists(), side.exists()
+            if not has_payload and not has_side:
+                continue
+            if not (has_payload and has_side):
+                # An interrupted write (or a deleted payload): nothing trustworthy to read.
+                _LOG.debug("removing incomplete cache entry %s", path)
+                _unlink(path, side)
+                continue
+            try:
+                expected = side.read_text(encoding="ascii").split()[0].lower()
+                payload = path.read_bytes()
+            except (OSError, UnicodeDecodeError, IndexError):
+                self._corrupted(path, "unreadable payload or checksum file")
+                continue
+            actual = sha256_hex(payload)
+            if actual != expected:
+                self._corrupted(
+                    path,
+                    f"sha256 mismatch: expected {expected[:16]}..., got {actual[:16]}... "
+                    f"({len(payload)} bytes)",
+                )
+                continue
+            return path, payload
+        return None
+
+    def _corrupted(self, path: Path, reason: str) -> None:
+        warnings.warn(
+            f"privmeter cache entry '{path}' is corrupted ({reason}); deleting it and "
+            "recomputing",
+            CacheCorruptionWarning,
+            stacklevel=4,
+        )
+        _unlink(path, _sidecar(path))
+
+    # ------------------------------------------------------------ state dicts
+    def put_state_dict(self, key: str, state_dict: Mapping[str, Any]) -> Path:
+        """Store model weights (safetensors when available, else ``torch.save``).
+
+        Returns the path of the written file.
+        """
+        import torch
+
+        folder = self._folder("state_dict", _check_key(key))
+        tensors: dict[str, torch.Tensor] = {}
+        seen: set[tuple[int, Any]] = set()
+        all_tensors = True
+        for name, value in state_dict.items():
+            if not isinstance(value, torch.Tensor):
+                all_tensors = False
+                break
+            t = value.detach().to("cpu").contiguous()
+            ident = (t.untyped_storage().data_ptr(), t.storage_offset())
+            if ident in seen or t.untyped_storage().nbytes() != t.numel() * t.element_size():
+                t = t.clone()  # safetensors refuses shared or partial storage
+            seen.add(ident)
+            tensors[name] = t
+        try:
+            from safetensors.torch import save as st_save
+        except ImportError:
+            all_tensors = False
+        if all_tensors:
+            meta = {"privmeter.keys": json.dumps(list(tensors))}
+            payload = st_save(tensors, metadata=meta)
+            return self._write(folder / f"{key}.safetensors", payload)
+        buf = io.BytesIO()
+        torch.save(dict(state_dict), buf)
+        return self._write(folder / f"{key}.pt", buf.getvalue())
+
+    def get_state_dict(self, key: str) -> dict[str, Any] | None:
+        """Load model weights, or None when absent (or corrupted: then warned and deleted)."""
+        import torch
+
+        found = self._read("state_dict", key)
+        if found is None:
+            return None
+        path, payload = found
+        try:
+            if path.suffix == ".safetensors":
+                from safetensors.torch import load as st_load
+
+                loaded: dict[str, Any] = st_load(payload)
+                order = _safetensors_metadata(payload).get("privmeter.keys")
+                if order is not None:
+                    loaded = {k: loaded[k] for k in json.loads(order)}
+                return loaded
+            result = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+            return dict(result)
+        except ImportError:
+            raise
+        except Exception as exc:
+            self._corrupted(path, f"cannot be decoded: {exc}")
+            return None
+
+    # ----------------------------------------------------------------- arrays
+    def put_arrays(self, key: str, arrays: Mapping[str, NDArray[Any]]) -> Path:
+        """Store named numpy arrays (e.g. signals) as ``.npz`` (no pickled objects)."""
+        folder = self._folder("arrays", _check_key(key))
+        clean: dict[str, NDArray[Any]] = {}
+        for name, arr in arrays.items():
+            a = np.asarray(arr)
+            if a.dtype == object:
+                raise ValueError(f"array {name!r} has dtype=object, which would need pickle")
+            clean[name] = a
+        buf = io.BytesIO()
+        np.savez(buf, allow_pickle=False, **clean)  # type: ignore[arg-type]
+        return self._write(folder / f"{key}.npz", buf.getvalue())
+
+    def get_arrays(self, key: str) -> dict[str, NDArray[Any]] | None:
+        """Load named arrays, or None when absent (or corrupted: then warned and deleted)."""
+        found = self._read("arrays", key)
+        if found is None:
+            return None
+        path, payload = found
+        try:
+            with np.load(io.BytesIO(payload), allow_pickle=False) as data:
+                return {name: data[name] for name in data.files}
+        except Exception as exc:
+            self._corrupted(path, f"cannot be decoded: {exc}")
+            return None
+
+    # ---------------------------------------------------------------- objects
+    def _require_trust(self, action: str) -> None:
+        if not self.trust_pickle:
+            raise ValueError(
+                f"refusing to {action} a pickled object in '{self.root}': unpickling runs "
+                "arbitrary code. Open the store with Store(..., trust_pickle=True) if only you "
+                "can write to this folder, or do not cache these results (store=None)"
+            )
+
+    def put_object(self, key: str, obj: Any) -> Path:
+        """Store a picklable object (needs ``trust_pickle=True``)."""
+        self._require_trust("store")
+        folder = self._folder("object", _check_key(key))
+        return self._write(folder / f"{key}.pkl", pickle.dumps(obj, protocol=5))
+
+    def get_object(self, key: str) -> Any | None:
+        """Load a pickled object (needs ``trust_pickle=True``), or None when absent."""
+        self._require_trust("load")
+        found = self._read("object", key)
+        if found is None:
+            return None
+        path, payload = found
+        try:
+            return pickle.loads(payload)  # opt-in via trust_pickle
+        except Exception as exc:
+            self._corrupted(path, f"cannot be unpickled: {exc}")
+            return None
+
+
+def _rebuild_store(root: str, trust_pickle: bool) -> Store:
+    return Store(root, trust_pickle=trust_pickle)
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _unlink(*paths: Path) -> None:
+    for p in paths:
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+
+
+def _atomic_write(path: Path, payload: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink(tmp)
+        raise
+
+
+def _safetensors_metadata(payload: bytes) -> dict[str, str]:
+    n = int.from_bytes(payload[:8], "little")
+    header = json.loads(payload[8 : 8 + n])
+    meta = header.get("__metadata__") or {}
+    return {str(k): str(v) for k, v in meta.items()}

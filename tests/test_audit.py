@@ -1,0 +1,165 @@
+"""The games end to end on small tasks (scikit-learn and PyTorch models)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer, load_digits
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.tree import DecisionTreeClassifier
+
+from privmeter.audit import Audit
+from privmeter.training import SklearnTrainer, Store, TorchTrainer
+
+
+@pytest.fixture(scope="module")
+def cancer() -> tuple[np.ndarray, np.ndarray]:
+    x, y = load_breast_cancer(return_X_y=True)
+    x = (x - x.mean(0)) / x.std(0)
+    return x, y
+
+
+def tree_trainer() -> SklearnTrainer:
+    # an unpruned tree memorises its training set (its outputs are 0/1, so fast but coarse)
+    return SklearnTrainer(DecisionTreeClassifier(min_samples_leaf=1))
+
+
+def forest_trainer() -> SklearnTrainer:
+    # fully grown trees, averaged: graded probabilities that fit members more tightly
+    return SklearnTrainer(RandomForestClassifier(n_estimators=20))
+
+
+def test_model_game_finds_leakage_of_a_memorising_model(cancer: tuple) -> None:
+    report = Audit(cancer, forest_trainer(), n_references=4, progress=False, seed=1).run()
+    by = {r.attack: r for r in report.results}
+    assert list(by) == ["loss", "population", "reference", "lira", "rmia"]
+    for r in by.values():
+        assert r.target == 0
+        assert 0.0 <= r.auc_ci[0] <= r.auc <= r.auc_ci[1] <= 1.0
+        assert r.scores[r.membership].mean() > r.scores[~r.membership].mean()
+    assert by["rmia"].auc_ci[0] > 0.6
+    assert by["rmia"].auc > by["loss"].auc  # reference models help
+    card = report.card
+    assert card["game"] == "model" and card["reference models per target"] == 4
+    assert card["population size"] == round(0.3 * 569)
+    assert set(card["timings (s)"]) >= {"training", "querying", "attacks", "total"}
+    n_mem = by["loss"].n_members
+    assert card["members / non-members (first target)"] == f"{n_mem} / {by['loss'].n_non_members}"
+
+
+def test_model_game_is_deterministic(cancer: tuple) -> None:
+    kw = {"attacks": ["lira", "rmia"], "n_references": 2, "progress": False, "seed": 3}
+    a = Audit(cancer, tree_trainer(), **kw).run()
+    b = Audit(cancer, tree_trainer(), **kw).run()
+    for ra, rb in zip(a.results, b.results, strict=True):
+        np.testing.assert_array_equal(ra.scores, rb.scores)
+        np.testing.assert_array_equal(ra.point_ids, rb.point_ids)
+
+
+def test_model_game_with_the_users_own_target(cancer: tuple) -> None:
+    x, y = cancer
+    rng = np.random.default_rng(0)
+    train = rng.choice(len(y), size=200, replace=False)
+    target = DecisionTreeClassifier(random_state=0).fit(x[train], y[train])
+    report = Audit(
+        cancer, tree_trainer(), target_model=target, target_indices=train, n_references=4,
+        population_fraction=0.25,
+        attacks=["loss", "lira"], progress=False,
+    ).run()
+    res = report.results[0]
+    assert res.n_members == 200 and res.n_non_members == 200
+    assert set(res.point_ids[res.membership].tolist()) == set(train.tolist())
+    assert "user's trained model" in report.card["attacker knowledge"]
+
+
+def test_only_loss_needs_no_trainer(cancer: tuple) -> None:
+    x, y = cancer
+    train = np.arange(0, 300)
+    target = LogisticRegression(max_iter=500).fit(x[train], y[train])
+    report = Audit(cancer, None, target_model=target, target_indices=train,
+                   attacks=["loss", "population"], progress=False).run()
+    assert [r.attack for r in report.results] == ["loss", "population"]
+
+
+def test_offline_model_game(cancer: tuple) -> None:
+    report = Audit(cancer, tree_trainer(), online=False, population_fraction=0.6,
+                   attacks=["lira", ("rmia", {"online": False})], n_references=4,
+                   progress=False).run()
+    assert [r.attack for r in report.results] == ["lira", "rmia"]
+    assert "offline" in report.card["attacker knowledge"]
+    assert report.results[1].extras["a"] in [round(0.1 * i, 1) for i in range(11)]
+
+
+def test_algorithm_game_pools_every_target(cancer: tuple) -> None:
+    report = Audit(cancer, tree_trainer(), game="algorithm", n_references=3,
+                   attacks=["loss", "lira"], progress=False).run()
+    n_audit = 569 - round(0.3 * 569)
+    for r in report.results:
+        assert r.target == -1
+        assert r.extras["pooled_over_targets"] == [0, 1, 2, 3]
+        assert r.scores.size == 4 * n_audit
+        assert r.n_members == 4 * n_audit // 2
+
+
+def test_record_game_uniform_and_leave_one_out(cancer: tuple) -> None:
+    for loo in (False, True):
+        report = Audit(cancer, tree_trainer(), game="record", records=10, n_references=7,
+                       leave_one_out=loo, attacks=["lira"], progress=False).run()
+        res = report.results[0]
+        per = res.extras["per_record"]
+        assert len(per) == 10
+        assert all(p["n_in"] == 4 and p["n_out"] == 4 for p in per)
+        assert res.scores.size == 8 * 10
+        assert ("leave-one-out" in report.card["attacker knowledge"]) == loo
+
+
+def test_torch_audit_with_cache_resumes_without_training(tmp_path: object) -> None:
+    from privmeter.architectures import make_factory
+
+    x, y = load_digits(return_X_y=True)
+    x = (x[:400] / 16).astype(np.float32)
+    y = y[:400]
+    trainer = TorchTrainer(make_factory("mlp", input_shape=(64,), n_classes=10, hidden=(32,)),
+                           optimizer="adam", lr=1e-2, epochs=3, batch_size=32)
+    store = Store(tmp_path)  # type: ignore[arg-type]
+    kw = {"attacks": ["lira"], "n_references": 2, "progress": False, "store": store}
+    first = Audit((x, y), trainer, **kw).run()
+    n_files = sum(1 for _ in store.root.rglob("*"))
+    second = Audit((x, y), trainer, **kw).run()
+    assert sum(1 for _ in store.root.rglob("*")) == n_files  # nothing new was written
+    np.testing.assert_array_equal(first.results[0].scores, second.results[0].scores)
+    assert second.card["timings (s)"]["training"] < first.card["timings (s)"]["training"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        ({"game": "models"}, ValueError, r"unknown game 'models' \(did you mean 'model'\?\)"),
+        ({"attacks": ["lira", "liar"]}, ValueError, "unknown attack 'liar'"),
+        ({"attacks": []}, ValueError, "no attack to run"),
+        ({"trainer": None}, ValueError, "needs a trainer"),
+        ({"population_fraction": 1.5}, ValueError, r"population_fraction must be in \(0, 1\)"),
+        ({"seed": -1}, ValueError, "seed must be a non-negative integer, got -1"),
+        ({"target_indices": [1, 2]}, ValueError, "target_model and target_indices go together"),
+        ({"game": "record", "records": 1}, ValueError, "records must be between 2 and"),
+    ],
+)
+def test_audit_bad_input(cancer: tuple, kwargs: dict, exc: type, match: str) -> None:
+    base = {"trainer": tree_trainer(), "progress": False}
+    base.update(kwargs)
+    with pytest.raises(exc, match=match):
+        Audit(cancer, **base).run()
+
+
+def test_fewer_points_than_the_game_needs() -> None:
+    x = np.random.default_rng(0).normal(size=(5, 3))
+    y = np.array([0, 1, 0, 1, 0])
+    with pytest.raises(ValueError, match="fewer points than the 'model' game needs"):
+        Audit((x, y), tree_trainer(), population_fraction=0.5, progress=False).run()
+
+
+def test_offline_needs_enough_population(cancer: tuple) -> None:
+    with pytest.raises(ValueError, match=r"offline reference models .* raise population_fraction"):
+        Audit(cancer, tree_trainer(), online=False, population_fraction=0.3,
+              progress=False).run()

@@ -1,0 +1,201 @@
+"""The ``privmeter`` command end to end: demo, run from a config, report, gate, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+
+import privmeter
+from privmeter.cli import main
+from privmeter.config import ConfigError, load_config
+
+
+def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env["PYTHONWARNINGS"] = "ignore"
+    return subprocess.run(
+        [sys.executable, "-m", "privmeter.cli", *args], capture_output=True, text=True,
+        cwd=cwd, env=env, timeout=600, check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_out(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    out = tmp_path_factory.mktemp("demo") / "out"
+    proc = _run("demo", "--out", str(out), "--no-progress")
+    return out, proc
+
+
+@pytest.mark.slow
+def test_demo_writes_every_output(demo_out: tuple) -> None:
+    out, proc = demo_out
+    assert proc.returncode == 0, proc.stderr
+    for name in ("report.html", "results.json", "records.csv", "report.pdf"):
+        assert (out / name).is_file(), name
+    assert list(out.glob("*.png")) or list(out.glob("*/*.png"))
+    assert "Time: training" in proc.stdout and "querying" in proc.stdout
+    for attack in ("loss", "population", "reference", "lira", "rmia"):
+        assert attack in proc.stdout
+
+
+@pytest.mark.slow
+def test_demo_results_are_sound(demo_out: tuple) -> None:
+    out, _ = demo_out
+    data = json.loads((out / "results.json").read_text())
+    schema = json.loads(
+        (Path(privmeter.__file__).parent / "report" / "results.schema.json").read_text()
+    )
+    jsonschema.validate(data, schema)
+    broken = json.loads(json.dumps(data))
+    broken["results"][0]["auc"] = 1.5
+    with pytest.raises(jsonschema.ValidationError, match="1.5"):
+        jsonschema.validate(broken, schema)
+    assert data["schema_version"] == 1
+    results = data["results"]
+    assert [r["attack"] for r in results] == ["loss", "population", "reference", "lira", "rmia"]
+    for r in results:
+        assert 0.0 <= r["auc_ci"][0] <= r["auc"] <= r["auc_ci"][1] <= 1.0
+        assert 0.0 <= r["advantage"] <= 1.0 and r["epsilon_lb"] >= 0.0
+        s = np.asarray(r["scores"])
+        m = np.asarray(r["membership"], dtype=bool)
+        assert s[m].mean() > s[~m].mean()  # members look more like members
+        for t in r["tpr_at_fpr"]:
+            assert 0.0 <= t["tpr_ci"][0] <= t["tpr"] <= t["tpr_ci"][1] <= 1.0
+            assert t["resolvable"] == (t["level"] * r["n_non_members"] >= 1)
+    card = data["card"]
+    assert card["reference models per target"] == 8
+
+
+@pytest.mark.slow
+def test_report_and_gate_from_saved_results(demo_out: tuple, tmp_path: Path) -> None:
+    out, _ = demo_out
+    proc = _run("report", str(out / "results.json"), "--out", str(tmp_path / "re"))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "re" / "report.html").is_file()
+    ok = _run("gate", str(out / "results.json"), "--max-auc", "0.99",
+              "--max-tpr-at-fpr", "0.01:0.99")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "gate: passed" in ok.stdout
+    bad = _run("gate", str(out / "results.json"), "--max-auc", "0.5")
+    assert bad.returncode == 1
+    assert "FAIL" in bad.stdout and "gate: failed" in bad.stdout
+    cons = _run("gate", str(out / "results.json"), "--max-tpr-at-fpr", "0.01:0.0",
+                "--conservative")
+    assert cons.returncode == 1
+
+
+def test_existing_output_folder_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "keep.txt").write_text("precious")
+    assert main(["demo", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "already exists and is not empty; pass --overwrite" in err
+    assert "Traceback" not in err
+    assert (tmp_path / "keep.txt").read_text() == "precious"
+
+
+def test_attacks_command(capsys: pytest.CaptureFixture) -> None:
+    assert main(["attacks"]) == 0
+    out = capsys.readouterr().out
+    assert "rmia:" in out and "ICML 2024" in out and "--gamma" in out
+
+
+def test_gate_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["gate", str(tmp_path / "missing.json"), "--max-auc", "0.6"]) == 2
+    assert "results file not found" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert main(["gate", str(bad), "--max-auc", "0.6"]) == 2
+    assert "is not valid JSON" in capsys.readouterr().err
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "audit.yaml"
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("gmae: model\n", r"unknown config key 'gmae'; did you mean 'game'\?"),
+        ("references:\n  cuont: 4\n", r"unknown config key 'references.cuont'; did you mean "
+                                        r"'references.count'\?"),
+        ("references:\n  count: -3\n", r"references.count: .* \(got -3\)"),
+        ("game: modle\n", r"game: .* \(got 'modle'\)"),
+        ("attacks: [loss, lirra]\n", r"unknown attack 'lirra' \(did you mean 'lira'\?\)"),
+        ("- just\n- a list\n", "must hold a mapping of keys"),
+        ("data: [\n", "is not valid YAML"),
+    ],
+)
+def test_config_errors_name_the_key_and_value(tmp_path: Path, text: str, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        load_config(write(tmp_path, text))
+
+
+def test_config_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_config_overrides(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, "references:\n  count: 4\n"),
+                      ["references.count=6", "training.epochs=3", "data.source=iris"])
+    assert cfg.references.count == 6 and cfg.training.epochs == 3
+    assert cfg.data.source == "iris"
+    with pytest.raises(ConfigError, match="--set expects key=value"):
+        load_config(None, ["references.count"])
+
+
+def test_run_errors_are_one_line(tmp_path: Path) -> None:
+    cfg = write(tmp_path, "data:\n  source: digitz\n")
+    proc = _run("run", str(cfg), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert "did you mean 'digits'" in proc.stderr
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,b,klass\n1,2,0\n3,4,1\n")
+    cfg = write(tmp_path, f"data:\n  source: csv\n  path: {csv}\n")
+    proc = _run("run", str(cfg), "--out", str(tmp_path / "o2"))
+    assert proc.returncode == 2 and "label" in proc.stderr and "klass" in proc.stderr
+    cfg = write(tmp_path, "data:\n  source: npz\n  path: /nonexistent/file.npz\n")
+    proc = _run("run", str(cfg), "--out", str(tmp_path / "o3"))
+    assert proc.returncode == 2 and "/nonexistent/file.npz" in proc.stderr
+    proc = _run("--debug", "run", str(cfg), "--out", str(tmp_path / "o4"))
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+@pytest.mark.slow
+def test_run_from_config_with_sklearn_and_csv(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 4))
+    y = (x[:, 0] + 0.5 * rng.normal(size=300) > 0).astype(int)
+    lines = ["f1,f2,<script>alert(1)</script>,f4,label"]
+    lines += [",".join(f"{v:.4f}" for v in row) + f",{c}" for row, c in zip(x, y, strict=True)]
+    csv = tmp_path / "data.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    cfg = write(tmp_path, (
+        "data:\n  source: csv\n  path: data.csv\n"
+        "model:\n  architecture: sklearn\n  sklearn: RandomForestClassifier\n"
+        "  options: {n_estimators: 10}\n"
+        "references: {count: 4}\n"
+        "attacks: [loss, lira, {name: rmia, params: {temperature: 1.0}}]\n"
+        "report: {formats: [html, json, csv]}\n"
+    ))
+    proc = _run("run", str(cfg), "--out", str(tmp_path / "out"), "--no-progress",
+                cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [r["attack"] for r in data["results"]] == ["loss", "lira", "rmia"]
+    assert not (tmp_path / "out" / "report.pdf").exists()

@@ -1,0 +1,484 @@
+"""The audit report: files written by save, JSON round trip, CSV, HTML content and escaping, PDF."""
+
+from __future__ import annotations
+
+import csv
+import html as html_lib
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from privmeter import metrics
+from privmeter.report import (
+    REPORT_SCHEMA_VERSION,
+    AuditReport,
+    RecordData,
+    assess_attack,
+    assess_risk,
+    tables,
+)
+from privmeter.report.html import render_html
+from privmeter.result import AttackResult
+
+XSS = "<script>alert(1)</script>"
+XSS_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+CLASS_NAMES = ("airplane", "car $5", "<b>bird</b>", "deer")
+
+
+def make_results(
+    n: int = 600, *, seed: int = 0, target: int = 0, ids: np.ndarray | None = None
+) -> tuple[AttackResult, ...]:
+    """Three attacks of different strength on the same audit points; class 3 has no members."""
+    rng = np.random.default_rng(seed)
+    member = np.zeros(n, dtype=bool)
+    member[rng.permutation(n)[: n // 2]] = True
+    labels = rng.integers(0, 3, n)
+    labels[~member & (rng.random(n) < 0.2)] = 3  # class 3: non-members only
+    pid = rng.permutation(10 * n)[:n] if ids is None else ids
+    strong = rng.normal(size=n) + 1.2 * member
+    weak = rng.normal(size=n) + 0.3 * member
+    noise = rng.normal(size=n)
+    common: dict[str, Any] = {"point_ids": pid, "labels": labels, "target": target}
+    return (
+        AttackResult.from_scores("lira", strong, member, params={"online": True}, seed=3,
+                                 **common),
+        AttackResult.from_scores("loss", weak, member, **common),
+        AttackResult.from_scores("random", noise, member, **common),
+    )
+
+
+def make_report(n: int = 600, *, images: bool = False, seed: int = 0) -> AuditReport:
+    results = make_results(n, seed=seed)
+    pid = results[0].point_ids
+    rng = np.random.default_rng(seed + 1)
+    if images:
+        records = RecordData(
+            pid,
+            images=rng.integers(0, 256, size=(n, 8, 8, 3), dtype=np.uint8),
+            class_names=CLASS_NAMES,
+        )
+    else:
+        feats = np.c_[rng.normal(size=(n, 2)), rng.integers(0, 5, size=(n, 1))]
+        records = RecordData(
+            pid, features=feats, feature_names=["age", XSS, "zip"], class_names=CLASS_NAMES
+        )
+    card = {
+        "game": "privacy loss of a model",
+        "access": "black-box probabilities",
+        "reference models": 4,
+        "dataset": f"toy {XSS}",
+        XSS: "key from the data",
+        "seeds": {"data": 0, "training": [1, 2]},
+        "timings": {"signals_s": 1.25},
+    }
+    return AuditReport(results, card=card, records=records, title="Toy audit <b>v1</b>")
+
+
+@pytest.fixture(scope="module")
+def report() -> AuditReport:
+    return make_report()
+
+
+@pytest.fixture(scope="module")
+def saved(report: AuditReport, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("report") / "out"
+    report.save(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def page(saved: Path) -> str:
+    return (saved / "report.html").read_text(encoding="utf-8")
+
+
+def _rows_at_level(html: str, level: float) -> list[str]:
+    return re.findall(rf'<tr data-level="{level}">(.*?)</tr>', html, flags=re.S)
+
+
+# --------------------------------------------------------------------------- files
+def test_save_writes_every_file(report: AuditReport, saved: Path) -> None:
+    names = {p.name for p in saved.iterdir()}
+    expected = {"report.html", "results.json", "records.csv", "report.pdf", "roc_overview.png",
+                "per_class_auc.png"}
+    for i, r in enumerate(report.results):
+        expected |= {f"attack{i + 1}_{r.attack}_roc.png", f"attack{i + 1}_{r.attack}_hist.png"}
+    assert names == expected
+    for p in saved.glob("*.png"):
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", p.name
+        assert p.stat().st_size > 2000, p.name
+
+
+def test_save_returns_written_paths_and_formats_subset(tmp_path: Path) -> None:
+    rep = make_report(200)
+    written = rep.save(tmp_path / "a", formats=("json", "csv"))
+    assert sorted(p.name for p in written) == ["records.csv", "results.json"]
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["records.csv", "results.json"]
+    with pytest.raises(ValueError, match=r"unknown report formats \['docx'\]"):
+        rep.save(tmp_path / "b", formats=("html", "docx"))
+
+
+def test_save_refuses_non_empty_folder(tmp_path: Path) -> None:
+    rep = make_report(200)
+    out = tmp_path / "existing"
+    out.mkdir()
+    rep.save(out, formats=("json",))  # an empty folder is fine
+    (out / "notes.txt").write_text("keep me")
+    (out / "attack9_old_roc.png").write_bytes(b"stale plot")
+    with pytest.raises(FileExistsError, match=re.escape(str(out)) + ".*overwrite=True"):
+        rep.save(out, formats=("json",))
+    rep.save(out, overwrite=True, formats=("json", "csv"))
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["notes.txt", "records.csv", "results.json"]  # stale plot gone, notes kept
+    with pytest.raises(NotADirectoryError, match="notes.txt"):
+        rep.save(out / "notes.txt")
+
+
+# --------------------------------------------------------------------------- json
+def test_json_round_trip(report: AuditReport, saved: Path) -> None:
+    d = json.loads((saved / "results.json").read_text(encoding="utf-8"))
+    assert d["schema_version"] == REPORT_SCHEMA_VERSION == 1
+    assert d == json.loads(json.dumps(report.to_dict(include_images=False)))
+    back = AuditReport.load(saved)
+    assert back.to_dict() == report.to_dict()
+    assert back.card == report.card and back.title == report.title
+    for a, b in zip(back.results, report.results, strict=True):
+        assert a.auc == b.auc and a.auc_ci == b.auc_ci
+        assert a.tpr_at_fpr == b.tpr_at_fpr
+        np.testing.assert_array_equal(a.scores, b.scores)
+        np.testing.assert_array_equal(a.point_ids, b.point_ids)
+    assert back.records is not None and report.records is not None
+    np.testing.assert_array_equal(back.records.features, report.records.features)
+    assert back.records.feature_names == report.records.feature_names
+
+
+def test_json_round_trip_with_images(tmp_path: Path) -> None:
+    rep = make_report(200, images=True)
+    rep.save(tmp_path / "r", formats=("json",))
+    assert (tmp_path / "r" / "images.npy").exists()
+    back = AuditReport.load(tmp_path / "r" / "results.json")
+    assert back.records is not None and rep.records is not None
+    assert back.records.images is not None and rep.records.images is not None
+    assert back.records.images.dtype == np.uint8
+    np.testing.assert_array_equal(back.records.images, rep.records.images)
+    # the in-memory dict keeps the images and survives JSON as well
+    d = json.loads(rep.to_json())
+    again = AuditReport.from_dict(d)
+    assert again.records is not None and again.records.images is not None
+    np.testing.assert_array_equal(again.records.images, rep.records.images)
+
+
+def test_from_dict_rejects_other_schema_versions(report: AuditReport) -> None:
+    d = report.to_dict()
+    d["schema_version"] = 2
+    with pytest.raises(ValueError, match="unsupported report schema_version 2"):
+        AuditReport.from_dict(d)
+
+
+def test_non_finite_and_text_features_round_trip() -> None:
+    res = make_results(40)[:1]
+    pid = res[0].point_ids
+    feats = np.array([["a", "1.5"]] * 40, dtype=object)
+    rep = AuditReport(res, records=RecordData(pid, features=feats, feature_names=["cat", "x"]))
+    back = AuditReport.from_dict(json.loads(rep.to_json()))
+    assert back.records is not None and back.records.features is not None
+    assert back.records.features[0].tolist() == ["a", "1.5"]
+    num = np.ones((40, 1))
+    num[0, 0] = np.nan
+    rep2 = AuditReport(res, records=RecordData(pid, features=num), card={"x": float("inf")})
+    d = json.loads(rep2.to_json())  # strict JSON: no NaN literal
+    assert d["card"]["x"] == "inf"
+    back2 = AuditReport.from_dict(d)
+    assert back2.records is not None and back2.records.features is not None
+    assert np.isnan(back2.records.features[0, 0]) and back2.records.features[1, 0] == 1.0
+
+
+# --------------------------------------------------------------------------- csv
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_csv_rows_and_columns(report: AuditReport, saved: Path) -> None:
+    rows = _read_csv(saved / "records.csv")
+    with open(saved / "records.csv", encoding="utf-8") as f:
+        header = f.readline().strip().split(",")
+    assert header == ["target", "point_id", "label", "membership",
+                      "score_lira", "score_loss", "score_random"]
+    assert len(rows) == report.results[0].scores.size
+    by_id = {int(r["point_id"]): r for r in rows}
+    for res in report.results:
+        assert res.labels is not None
+        for pid, s, m, lab in zip(res.point_ids, res.scores, res.membership, res.labels,
+                                  strict=True):
+            row = by_id[int(pid)]
+            assert float(row[f"score_{res.attack}"]) == s  # full precision
+            assert row["membership"] == str(int(m))
+            assert row["label"] == str(lab)
+            assert row["target"] == "0"
+
+
+def test_csv_matches_points_across_attacks_and_targets() -> None:
+    ids = np.arange(100, 400)
+    t0 = make_results(300, seed=1, target=0, ids=ids)
+    # target 1: other memberships, and "loss" sees only half of the points
+    t1 = make_results(300, seed=2, target=1, ids=ids)
+    assert t1[1].labels is not None
+    half = AttackResult.from_scores(
+        "loss", t1[1].scores[:150], t1[1].membership[:150], point_ids=ids[:150],
+        labels=t1[1].labels[:150], target=1,
+    )
+    rep = AuditReport((*t0, t1[0], half))
+    rows = list(csv.DictReader(io.StringIO(tables.records_csv(rep.results))))
+    assert len(rows) == 600  # one row per (target, point)
+    assert len({(r["target"], r["point_id"]) for r in rows}) == 600
+    t1_rows = [r for r in rows if r["target"] == "1"]
+    assert sum(r["score_loss"] == "" for r in t1_rows) == 150
+    assert all(r["score_random"] == "" for r in t1_rows)
+    row = next(r for r in t1_rows if r["point_id"] == str(ids[0]))
+    assert float(row["score_lira"]) == t1[0].scores[0]
+    assert row["membership"] == str(int(t1[0].membership[0]))
+
+
+def test_inconsistent_results_are_refused() -> None:
+    a = AttackResult.from_scores("a", [0.9, 0.1, 0.5], [1, 0, 1], point_ids=[5, 6, 7])
+    b = AttackResult.from_scores("b", [0.9, 0.1, 0.5], [1, 0, 0], point_ids=[5, 6, 7])
+    with pytest.raises(ValueError, match="disagree on the membership of point 7 in target 0"):
+        AuditReport((a, b))
+    c = AttackResult.from_scores("c", [0.9, 0.1], [1, 0], point_ids=[5, 6], labels=[0, 1])
+    d = AttackResult.from_scores("d", [0.9, 0.1], [1, 0], point_ids=[5, 6], labels=[0, 2])
+    with pytest.raises(ValueError, match="disagree on the label of point 6"):
+        AuditReport((c, d))
+    with pytest.raises(ValueError, match="at least one AttackResult"):
+        AuditReport(())
+
+
+def test_record_data_validation() -> None:
+    with pytest.raises(ValueError, match="must be unique; 3 appears 2 times"):
+        RecordData([1, 3, 3])
+    with pytest.raises(ValueError, match=r"features must have shape \(2, d\)"):
+        RecordData([1, 2], features=np.ones((3, 2)))
+    with pytest.raises(ValueError, match="got 1 feature_names for 2 feature columns"):
+        RecordData([1, 2], features=np.ones((2, 2)), feature_names=["a"])
+    with pytest.raises(ValueError, match=r"images must have shape \(2, H, W\)"):
+        RecordData([1, 2], images=np.ones((2, 4, 4, 2)))
+
+
+# --------------------------------------------------------------------------- html
+def test_html_is_self_contained(report: AuditReport, page: str) -> None:
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", page)
+    assert "<link" not in page and "@import" not in page and "url(" not in page
+    assert page.count("<script") == 1 and "<script src" not in page
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', page)
+    assert csp is not None and "default-src 'none'" in html_lib.unescape(csp.group(1))
+    # overview + 2 per attack + per-class plot, all inline
+    n_plots = 1 + 2 * len(report.results) + 1
+    assert page.count('src="data:image/png;base64,') == n_plots
+
+
+def test_html_shows_key_figures_with_cis(report: AuditReport, page: str) -> None:
+    for r in report.results:
+        assert tables.fmt_auc(r.auc, r.auc_ci) in page
+        assert tables.fmt_tpr(r.tpr_at(0.01)) in page  # "8.74% [7.07%, 10.7%]" style
+        assert f'id="attack-{report.results.index(r) + 1}"' in page
+    assert "Privacy risk: " + report.verdict.level.upper() in page
+    assert "How the verdict is decided" in page and "lift ≥ 50" in page
+    for author in ("Yeom", "Ye, A. Maddi", "Carlini", "Zarifzadeh", "Clopper", "DeLong",
+                   "Kairouz", "Jagielski"):
+        assert author in page
+
+
+def test_html_marks_not_resolvable_levels(report: AuditReport, page: str) -> None:
+    n_non = report.results[0].n_non_members
+    assert 100 <= n_non < 1000  # 1% is resolvable, 0.1% is not
+    rows_1pct = _rows_at_level(page, 0.01)
+    rows_01pct = _rows_at_level(page, 0.001)
+    assert len(rows_1pct) == len(rows_01pct) == len(report.results)
+    for row, r in zip(rows_1pct, report.results, strict=True):
+        assert "not resolvable" not in row
+        t = r.tpr_at(0.01)
+        assert f"{tables.fmt_pct(t.tpr)} [{tables.fmt_pct(t.tpr_ci[0])}" in row
+    for row in rows_01pct:
+        assert "not resolvable" in row
+        assert f"needs ≥ 1,000 non-members, the audit has {n_non}" in row
+
+
+def test_html_resolves_low_fpr_with_enough_non_members() -> None:
+    rep = make_report(2400)
+    html = render_html(rep, figures={})  # the tables only
+    assert rep.results[0].n_non_members >= 1000
+    assert all("not resolvable" not in row for row in _rows_at_level(html, 0.001))
+    assert all("not resolvable" in row for row in _rows_at_level(html, 0.0001))
+
+
+def test_html_escapes_text_from_the_data(page: str, report: AuditReport) -> None:
+    assert XSS not in page
+    assert page.count("<script") == 1  # only the page's own script
+    assert f"<th>{XSS_ESCAPED}</th>" in page  # the feature column header, as text
+    assert f"toy {XSS_ESCAPED}" in page  # a card value
+    assert f'<th scope="row">{XSS_ESCAPED}</th>' in page  # a card key
+    assert "&lt;b&gt;bird&lt;/b&gt;" in page and "<b>bird</b>" not in page
+    assert "Toy audit &lt;b&gt;v1&lt;/b&gt;" in page
+    assert XSS not in report._repr_html_()
+
+
+def test_html_per_class_figures(report: AuditReport, page: str) -> None:
+    best = report.best
+    assert best.labels is not None
+    for c, name in enumerate(CLASS_NAMES[:3]):
+        mask = best.labels == c
+        auc, ci = metrics.auc_delong_ci(best.scores[mask], best.membership[mask])
+        assert tables.fmt_auc(auc, ci) in page, name
+    skipped = re.search(r'<p class="small" id="per-class-skipped">(.*?)</p>', page, re.S)
+    assert skipped is not None
+    assert "deer — no members (0 members" in skipped.group(1)
+
+
+def test_html_most_exposed_records(report: AuditReport, page: str) -> None:
+    best = report.best
+    top = int(np.flatnonzero(best.membership)[np.argmax(best.scores[best.membership])])
+    table = re.search(r'<table class="sortable" id="exposed-table">(.*?)</table>', page, re.S)
+    assert table is not None
+    body = table.group(1).split("<tbody>")[1]
+    rows = re.findall(r"<tr>(.*?)</tr>", body, re.S)
+    assert len(rows) == 10
+    first = rows[0]
+    assert f'data-sort="{int(best.point_ids[top])}"' in first
+    assert report.records is not None and report.records.features is not None
+    j = report.records.index_of(int(best.point_ids[top]))
+    assert j is not None
+    assert f"<td>{tables.fmt_num(float(report.records.features[j, 0]))}</td>" in first
+    exposed = tables.top_records(best, report.records, k=10)
+    assert [e.score for e in exposed] == sorted((e.score for e in exposed), reverse=True)
+    assert all(best.membership[e.position] for e in exposed)
+    non = best.scores[~best.membership]
+    assert exposed[0].n_non_members_above == int((non >= exposed[0].score).sum())
+
+
+def test_html_thumbnails_for_image_records(tmp_path: Path) -> None:
+    rep = make_report(200, images=True)
+    html = render_html(rep, figures={})
+    assert html.count('<img class="thumb" src="data:image/png;base64,') == 10
+
+
+def test_html_without_records_labels_or_card() -> None:
+    res = AttackResult.from_scores("loss", np.r_[np.arange(50.0), np.arange(50.0)],
+                                   np.r_[np.ones(50), np.zeros(50)])
+    html = render_html(AuditReport((res,)), figures={})
+    assert "No threat-model card was given" in html
+    assert "The results carry no class labels" in html
+    assert "No record data was given" in html
+
+
+# --------------------------------------------------------------------------- pdf, text
+def test_pdf_is_a_pdf_with_the_plots(report: AuditReport, saved: Path) -> None:
+    data = (saved / "report.pdf").read_bytes()
+    assert data.startswith(b"%PDF-")
+    assert data.rstrip().endswith(b"%%EOF")
+    n_plots = 1 + 2 * len(report.results) + 1
+    assert len(re.findall(rb"/Subtype\s*/Image", data)) >= n_plots
+
+
+def test_summary_text(report: AuditReport) -> None:
+    text = report.summary()
+    lines = text.splitlines()
+    assert lines[0] == report.title
+    assert lines[1].startswith(f"Risk: {report.verdict.level.upper()} (lira")
+    for r in report.results:
+        line = next(ln for ln in lines if ln.startswith(r.attack + " "))
+        assert tables.fmt_auc(r.auc, r.auc_ci) in line
+        assert tables.fmt_tpr(r.tpr_at(0.01)) in line
+        assert line.split()[-4] == "n/r"  # TPR at 0.1% is not resolvable with < 1000 non-members
+        assert f"{r.epsilon_lb:.3f}" in line
+    assert "n/r: not resolvable" in text
+    assert str(report) == text
+
+
+def test_repr_html_is_the_summary_table(report: AuditReport) -> None:
+    h = report._repr_html_()
+    assert h.count("<tr>") == 1 + len(report.results)
+    assert "not resolvable" in h and tables.fmt_auc(report.results[0].auc,
+                                                    report.results[0].auc_ci) in h
+    assert "Toy audit &lt;b&gt;v1&lt;/b&gt;" in h
+
+
+# --------------------------------------------------------------------------- verdict
+def _separable(n_pos: int, n_neg: int, k_top: int) -> AttackResult:
+    """k_top members above every non-member, the other members tied with the non-members."""
+    scores = np.r_[np.full(k_top, 2.0), np.zeros(n_pos - k_top), np.zeros(n_neg)]
+    member = np.r_[np.ones(n_pos), np.zeros(n_neg)]
+    return AttackResult.from_scores("toy", scores, member)
+
+
+def test_verdict_levels_follow_the_documented_rule() -> None:
+    # 1,000 non-members: reference FPR 0.1%; lift = CP lower bound of k/n_pos over 0.001
+    # (cases on both sides of each threshold: lift 1.63 / 2.20, 9.9 / 10.7, 49.6 / 50.5)
+    cases = {0: "low", 5: "low", 6: "moderate", 17: "moderate", 18: "high", 64: "high",
+             65: "severe"}
+    for k, level in cases.items():
+        r = _separable(1000, 1000, k)
+        v = assess_attack(r)
+        lo, _ = metrics.clopper_pearson(k, 1000)
+        assert v.reference_fpr == 0.001
+        assert v.tpr_lo == pytest.approx(float(lo))
+        assert v.lift == pytest.approx(float(lo) / 0.001)
+        assert v.level == level, (k, v)
+    # 500 non-members: 0.1% not resolvable, falls back to 1%
+    v = assess_attack(_separable(500, 500, 30))
+    assert v.reference_fpr == 0.01 and v.level == "moderate"  # lift ~ 4.2 at 1%
+    # 50 non-members: no low-FPR evidence; only the AUC lower bound counts
+    v = assess_attack(_separable(50, 50, 50))
+    assert v.reference_fpr is None and v.lift is None and v.level == "severe"
+    assert "AUC is at least" in v.reason
+
+
+def test_verdict_is_the_worst_attack() -> None:
+    results = (_separable(1000, 1000, 6), _separable(1000, 1000, 150), _separable(1000, 1000, 0))
+    v = assess_risk(results)
+    assert v.level == "severe" and v.index == 1
+    with pytest.raises(ValueError, match="at least one attack result"):
+        assess_risk([])
+
+
+# --------------------------------------------------------------------------- plots
+def test_plots_leave_no_open_figures_and_escape_mathtext(tmp_path: Path) -> None:
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    backend = matplotlib.get_backend()
+    before = plt.get_fignums()
+    res = make_results(200)
+    rep = AuditReport(res, records=RecordData(res[0].point_ids,
+                                              class_names=["$x^", "$$", "a$b$c", "d"]))
+    rep.save(tmp_path / "p", formats=("png",))  # "$x^" would break mathtext unescaped
+    assert plt.get_fignums() == before
+    assert matplotlib.get_backend() == backend
+    assert (tmp_path / "p" / "per_class_auc.png").stat().st_size > 2000
+
+
+def test_pooled_results_long_diagnostics_and_repeated_ids() -> None:
+    # results pooled over targets (target -1): each point id occurs once per target
+    rng = np.random.default_rng(5)
+    ids = np.tile(np.arange(100), 3)
+    member = rng.random(300) < 0.5
+    scores = rng.normal(size=300) + 2.0 * member
+    per_record = [{"point_id": i, "auc": 0.5 + i / 1000} for i in range(2000)]
+    res = AttackResult.from_scores("lira", scores, member, point_ids=ids, target=-1,
+                                   extras={"per_record": per_record})
+    rep = AuditReport((res,))
+    rows = list(csv.DictReader(io.StringIO(tables.records_csv(rep.results))))
+    assert len(rows) == 300 and {r["target"] for r in rows} == {"-1"}
+    for pid in (0, 57):
+        got = sorted(float(r["score_lira"]) for r in rows if r["point_id"] == str(pid))
+        assert got == sorted(scores[ids == pid].tolist())
+    exposed = tables.top_records(res, k=10)
+    assert len({e.point_id for e in exposed}) == 10  # each record listed once
+    assert exposed[0].score == scores[member].max()
+    html = render_html(rep, figures={})
+    assert "Target model: pooled" in html and "(lira, target pooled)" in rep.summary()
+    assert "characters; see results.json)" in html  # the long diagnostic is cut ...
+    assert len(html) < 200_000  # ... not pasted whole
