@@ -14,20 +14,23 @@ from numpy.typing import ArrayLike, NDArray
 from privmeter import metrics
 from privmeter.metrics import DEFAULT_FPR_LEVELS, RocCurve, TprAtFpr
 
-__all__ = ["RESULT_SCHEMA_VERSION", "AttackResult"]
+__all__ = ["RESULT_SCHEMA_VERSION", "AttackResult", "jsonable"]
 
 #: Version of the dict layout written by :meth:`AttackResult.to_dict`.
 RESULT_SCHEMA_VERSION = 1
 
 
-def _jsonable(obj: Any) -> Any:
-    """Params and extras as plain JSON (numpy scalars/arrays to Python, inf/nan to strings)."""
+def jsonable(obj: Any) -> Any:
+    """Plain JSON values: numpy to Python, tuples to lists, non-finite floats to strings.
+
+    Anything else that JSON cannot hold (paths, dates, objects) becomes its ``str``.
+    """
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
+        return jsonable(obj.tolist())
     if isinstance(obj, (np.bool_, bool)):
         return bool(obj)
     if isinstance(obj, (np.integer, int)):
@@ -147,7 +150,7 @@ class AttackResult:
             raise ValueError(f"labels have shape {lab.shape}, expected {s.shape}")
         res = cls(
             attack=attack,
-            params=_jsonable(dict(params or {})),
+            params=jsonable(dict(params or {})),
             target=int(target),
             scores=s.copy(),
             membership=y.copy(),
@@ -165,7 +168,7 @@ class AttackResult:
             tpr_at_fpr=tuple(
                 metrics.tpr_at_fpr_from_roc(roc, lv, confidence=confidence) for lv in fpr_levels
             ),
-            extras=_jsonable(dict(extras or {})),
+            extras=jsonable(dict(extras or {})),
         )
         del auc_value  # the trapezoid of the exact ROC equals DeLong's Mann-Whitney AUC
         for arr in (res.scores, res.membership, res.point_ids, res.labels):

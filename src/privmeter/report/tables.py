@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from privmeter import metrics
 from privmeter.metrics import TprAtFpr
+from privmeter.result import jsonable
 
 if TYPE_CHECKING:
     from privmeter.report import AuditReport, RecordData
@@ -49,33 +50,6 @@ SUMMARY_LEVELS: tuple[float, ...] = (0.01, 0.001)
 
 
 # --------------------------------------------------------------------------- formatting
-def jsonable(obj: Any) -> Any:
-    """Plain JSON values: numpy to Python, tuples to lists, non-finite floats to strings.
-
-    Anything else that JSON cannot hold (paths, dates, objects) becomes its ``str``.
-    """
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        x = float(obj)
-        if math.isnan(x):
-            return "nan"
-        if math.isinf(x):
-            return "inf" if x > 0 else "-inf"
-        return x
-    if obj is None or isinstance(obj, str):
-        return obj
-    return str(obj)
-
-
 def fmt_pct(x: float) -> str:
     """A proportion as a percentage with precision that suits small values.
 
