@@ -26,6 +26,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_attacks.py
+	$(PY) benchmarks/bench_signals.py
+	$(PY) benchmarks/bench_training.py
 
 clean:
 	rm -rf $(VENV) privmeter-out .pytest_cache .mypy_cache .ruff_cache

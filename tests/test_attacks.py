@@ -296,7 +296,7 @@ def test_run_attack_result_fields_and_json_round_trip() -> None:
 
 
 def test_list_and_info() -> None:
-    assert pm.list_attacks() == ["lira", "loss", "population", "reference", "rmia"]
+    assert pm.list_attacks() == ["lira", "loss", "population", "reference", "rmia", "shadow"]
     info = pm.attack_info("rmia")
     assert "ICML 2024" in info.paper
     assert [p["name"] for p in info.parameters()] == ["online", "a", "gamma", "temperature"]
@@ -334,7 +334,7 @@ def test_bad_params(small: pm.SignalTable, name: str, params: dict, match: str) 
 
 def test_unknown_attack_lists_known(small: pm.SignalTable) -> None:
     with pytest.raises(ValueError, match=r"unknown attack 'lirra' \(did you mean 'lira'\?\); "
-                       "known attacks: lira, loss, population, reference, rmia"):
+                       "known attacks: lira, loss, population, reference, rmia, shadow"):
         pm.run_attack("lirra", small)
 
 
@@ -397,3 +397,42 @@ def test_custom_signal_rejected_by_probability_attacks(small: pm.SignalTable) ->
 
 def test_metrics_module_reexported() -> None:
     assert metrics.DEFAULT_FPR_LEVELS[-1] == 0.0
+
+
+# ----------------------------------------------------------------------- shadow
+
+
+def test_shadow_learns_class_dependent_thresholds() -> None:
+    # members of class 0 sit 2 above its non-members, class 1 is shifted by +5 overall: a
+    # global threshold mixes the classes, per-class attack models separate them
+    rng = np.random.default_rng(0)
+    n, m = 2000, 9
+    labels = rng.integers(0, 2, size=n)
+    mem = balanced_membership(rng, m - 1, n)
+    mem = np.r_[rng.random((1, n)) < 0.5, mem]
+    vals = rng.normal(size=(m, n)) + 2.0 * mem + 5.0 * labels
+    t = pm.SignalTable(vals, mem, labels=labels)
+    per_class = pm.run_attack("shadow", t, target=0)
+    global_ = pm.run_attack("shadow", t, target=0, per_class=False, classifier="logistic")
+    loss = pm.run_attack("loss", t, target=0)
+    optimal = stats.norm.cdf(2.0 / math.sqrt(2.0))
+    assert per_class.auc > loss.auc + 0.1
+    assert abs(per_class.auc - optimal) < 0.03
+    assert global_.auc == pytest.approx(loss.auc, abs=0.01)
+    assert per_class.extras["attack_models"] == 2
+
+
+def test_shadow_never_reads_the_target_membership() -> None:
+    t = gaussian_table(n_models=6, n_points=300, d=1.0, seed=4)
+    mem = t.membership.copy()
+    mem[0] = ~mem[0]
+    a = pm.run_attack("shadow", t, target=0).scores
+    b = pm.run_attack("shadow", pm.SignalTable(t.values, mem), target=0).scores
+    np.testing.assert_array_equal(a, b)
+
+
+def test_shadow_bad_params(small: pm.SignalTable) -> None:
+    with pytest.raises(ValueError, match="classifier must be one of"):
+        pm.run_attack("shadow", small, target=0, classifier="svm")
+    with pytest.raises(ValueError, match="max_train must be an integer >= 2, got 1"):
+        pm.run_attack("shadow", small, target=0, max_train=1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from privmeter.attacks import lira, loss, reference, rmia
+from privmeter.attacks import lira, loss, reference, rmia, shadow
 from privmeter.attacks._registry import (
     AttackOutput,
     AttackSpec,
@@ -15,6 +15,7 @@ from privmeter.attacks.lira import LiraParams
 from privmeter.attacks.loss import LossParams, PopulationParams
 from privmeter.attacks.reference import ReferenceParams
 from privmeter.attacks.rmia import RmiaParams
+from privmeter.attacks.shadow import ShadowParams
 
 __all__ = [
     "AttackOutput",
@@ -24,6 +25,7 @@ __all__ = [
     "PopulationParams",
     "ReferenceParams",
     "RmiaParams",
+    "ShadowParams",
     "attack_info",
     "lira",
     "list_attacks",
@@ -32,4 +34,5 @@ __all__ = [
     "register_attack",
     "rmia",
     "run_attack",
+    "shadow",
 ]

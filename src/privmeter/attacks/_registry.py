@@ -76,7 +76,7 @@ def list_attacks() -> list[str]:
     --------
     >>> import privmeter as pm
     >>> pm.list_attacks()
-    ['lira', 'loss', 'population', 'reference', 'rmia']
+    ['lira', 'loss', 'population', 'reference', 'rmia', 'shadow']
     """
     return sorted(_REGISTRY)
 
