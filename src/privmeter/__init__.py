@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from privmeter import metrics
+from privmeter import dp_audit, metrics
 from privmeter.attacks import (
     AttackSpec,
     attack_info,
@@ -53,6 +53,7 @@ __all__ = [
     "architectures",
     "attack_info",
     "datasets",
+    "dp_audit",
     "list_attacks",
     "logit_margin_from_logits",
     "logit_margin_from_proba",
