@@ -21,8 +21,8 @@ non-member decision of every point (thresholds are monotone in ``alpha``). The s
 point is the number of grid levels at which it is called a member, i.e. (up to the grid) the
 smallest ``alpha`` at which the tool flags it: exactly the ROC the tool itself draws. The timed
 audit uses the tool's default grid (100 log-spaced levels from 1e-5 to 1); the scores are read
-from the same prepared metric re-run on a denser grid (the default levels plus 1,001 linear
-ones), which can only refine the tool's ROC. Writes
+from the same prepared metric re-run on a denser grid (the default levels, 1,001 linear
+ones and 50 log-spaced ones down to 1e-12), which can only refine the tool's ROC. Writes
 ``.work/<task>/results/privacy_meter.{npz,json}``.
 
     python benchmarks/peers/run_privacy_meter.py TASK
@@ -68,8 +68,10 @@ import numpy as np  # noqa: E402
 
 NOTES: list[str] = []
 
-#: The scoring grid: the tool's default levels plus a linear grid (0 and 1 included).
-DENSE_GRID = np.unique(np.r_[default_quantile(), np.linspace(0.0, 1.0, 1001)])
+#: The scoring grid: the tool's default levels, a linear grid (0 and 1 included) and levels
+#: down to 1e-12 (below the default's 1e-5), so the grid never limits the tool's ROC.
+DENSE_GRID = np.unique(np.r_[default_quantile(), np.linspace(0.0, 1.0, 1001),
+                             np.logspace(-12, -5, 50)])
 
 
 class SklearnProbaModel(Model):

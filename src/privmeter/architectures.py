@@ -177,8 +177,8 @@ def make_factory(
         flat = 1
         for s in shape:
             flat *= s
-        if "hidden" in options:
-            options["hidden"] = tuple(int(h) for h in options["hidden"])
+        if name == "mlp":
+            options["hidden"] = tuple(int(h) for h in options.get("hidden", (128, 128)))
         return functools.partial(cls, flat, n_classes, **options)
     if len(shape) != 3:
         raise ValueError(
@@ -186,4 +186,8 @@ def make_factory(
         )
     if name == "cnn":
         options.setdefault("image_size", shape[1])
+        options.setdefault("width", 32)
+    if name == "wide_resnet":
+        options.setdefault("depth", 16)
+        options.setdefault("widen", 4)
     return functools.partial(cls, shape[0], n_classes, **options)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import platform
 import time
 import warnings
@@ -558,7 +559,7 @@ class Audit:
         model_desc = "user-supplied target" if self.target_model is not None else ""
         if trainer is not None:
             inner = getattr(trainer, "model_factory", None) or getattr(trainer, "estimator", None)
-            desc = repr(inner) if inner is not None else type(trainer).__name__
+            desc = _describe(inner) if inner is not None else type(trainer).__name__
             if hasattr(trainer, "epochs"):
                 desc += (f"; {trainer.optimizer}, lr={trainer.lr}, epochs={trainer.epochs}, "
                          f"batch size {trainer.batch_size}, weight decay {trainer.weight_decay}")
@@ -675,6 +676,14 @@ class Audit:
         card["timings (s)"] = {k: round(v, 2) for k, v in timings.items()}
         title = self.title or f"Membership inference audit: {d.name}, {self.game} game"
         return AuditReport(results=tuple(results), card=card, records=records, title=title)
+
+
+def _describe(obj: Any) -> str:
+    """A readable name for a model factory or estimator (``MLP(64, 10, hidden=(32,))``)."""
+    if isinstance(obj, functools.partial):
+        args = [repr(a) for a in obj.args] + [f"{k}={v!r}" for k, v in obj.keywords.items()]
+        return f"{getattr(obj.func, '__name__', repr(obj.func))}({', '.join(args)})"
+    return repr(obj)
 
 
 def _per_record(per_target: list[AttackResult], confidence: float) -> list[dict[str, Any]]:
