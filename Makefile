@@ -29,5 +29,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_signals.py
 	$(PY) benchmarks/bench_training.py
 
+bench-peers: $(STAMP)
+	$(PY) benchmarks/peers/run.py
+
 clean:
 	rm -rf $(VENV) privmeter-out .pytest_cache .mypy_cache .ruff_cache
