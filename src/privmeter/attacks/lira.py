@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
-from privmeter.attacks._common import require_refs
+from privmeter.attacks._common import desaturate, require_refs
 from privmeter.attacks._registry import AttackOutput, AttackSpec, register_attack
 from privmeter.table import SignalTable
 
@@ -155,7 +155,9 @@ def lira_attack(table: SignalTable, target: int, params: LiraParams) -> AttackOu
     With ``fix_variance`` one pooled variance per query replaces the per-point variances
     (the paper finds it better with few reference models; by default it is used unless every
     point has at least 64 IN and 64 OUT references). Several queries (augmentations) are
-    treated as independent Gaussians (the paper's diagonal approximation).
+    treated as independent Gaussians (the paper's diagonal approximation). Margins of
+    probabilities that are exactly 0 or 1 are capped first (see
+    :func:`privmeter.attacks._common.desaturate`).
 
     Examples
     --------
@@ -171,7 +173,7 @@ def lira_attack(table: SignalTable, target: int, params: LiraParams) -> AttackOu
     >>> lira > loss + 0.1
     True
     """
-    phi = table.logit_margin()
+    phi, saturation = desaturate(table.logit_margin())
     audit = table.audit_mask
     points = None if audit.all() else np.flatnonzero(audit)
     in_stats, out_stats = reference_stats(phi, table.membership, target, points)
@@ -193,6 +195,7 @@ def lira_attack(table: SignalTable, target: int, params: LiraParams) -> AttackOu
         "fix_variance": fix,
         "n_reference_models": n_refs,
         "pooled_std_out": np.sqrt(out_stats.pooled_var).tolist(),
+        **saturation,
     }
     if params.online:
         require_refs(

@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
-from privmeter.attacks._common import require_refs
+from privmeter.attacks._common import desaturate, require_refs
 from privmeter.attacks._registry import AttackOutput, AttackSpec, register_attack
 from privmeter.attacks.lira import reference_stats
 from privmeter.table import SignalTable
@@ -175,7 +175,7 @@ def reference_attack(table: SignalTable, target: int, params: ReferenceParams) -
     >>> res.auc > pm.run_attack("loss", t, target=0).auc
     True
     """
-    phi = table.logit_margin()
+    phi, saturation = desaturate(table.logit_margin())
     audit = table.audit_mask
     refs = np.ones(table.n_models, dtype=bool)
     refs[target] = False
@@ -207,7 +207,8 @@ def reference_attack(table: SignalTable, target: int, params: ReferenceParams) -
             )
     return AttackOutput(
         np.asarray(per_query.mean(axis=-1), dtype=np.float64),
-        {"n_reference_models": int(refs.sum()), "min_out_references": int(stats.count.min())},
+        {"n_reference_models": int(refs.sum()), "min_out_references": int(stats.count.min()),
+         **saturation},
     )
 
 
