@@ -52,7 +52,43 @@ def _call_batched(
     return [fn(x[i : i + batch_size]) for i in range(0, n, batch_size)], n
 
 
-class BlackBoxModel:
+class _CallableClassifier:
+    """What the two black-box adapters share: a callable, its classes and batching."""
+
+    def __init__(
+        self, fn: Callable[[Any], Any], n_classes: int, *, batch_size: int | None = None
+    ) -> None:
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+        self.fn = fn
+        self._n_classes = _check_n_classes(n_classes)
+        self.batch_size = _check_batch_size(batch_size)
+
+    @property
+    def task(self) -> Task:
+        """Always ``"classification"``."""
+        return "classification"
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes."""
+        return self._n_classes
+
+    def __repr__(self) -> str:
+        name = getattr(self.fn, "__name__", type(self.fn).__name__)
+        return f"{type(self).__name__}({name}, n_classes={self._n_classes})"
+
+    def _answers(self, x: Any) -> tuple[NDArray[Any], int]:
+        """The callable's raw answers for every row (batched), and the number of rows."""
+        parts, n = _call_batched(self.fn, x, self.batch_size)
+        return np.concatenate([np.atleast_1d(np.asarray(p)) for p in parts], axis=0), n
+
+    def label_index(self, y: ArrayLike) -> NDArray[np.int64]:
+        """Validate integer labels ``0..n_classes-1``."""
+        return check_class_indices(y, n_classes=self._n_classes, source=repr(self))
+
+
+class BlackBoxModel(_CallableClassifier):
     """A classifier known only through a function returning class probabilities.
 
     Parameters
@@ -94,36 +130,17 @@ class BlackBoxModel:
         batch_size: int | None = None,
         atol: float = 1e-4,
     ) -> None:
-        if not callable(fn):
-            raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-        self.fn = fn
-        self._n_classes = _check_n_classes(n_classes)
-        self.batch_size = _check_batch_size(batch_size)
+        super().__init__(fn, n_classes, batch_size=batch_size)
         self.atol = float(atol)
-
-    @property
-    def task(self) -> Task:
-        """Always ``"classification"``."""
-        return "classification"
-
-    @property
-    def n_classes(self) -> int:
-        """Number of classes."""
-        return self._n_classes
 
     @property
     def access(self) -> AccessLevel:
         """``"proba"``."""
         return "proba"
 
-    def __repr__(self) -> str:
-        name = getattr(self.fn, "__name__", type(self.fn).__name__)
-        return f"BlackBoxModel({name}, n_classes={self._n_classes})"
-
     def proba(self, x: Any) -> NDArray[np.float64]:
         """The callable's probabilities, validated, float64 ``(n, n_classes)``."""
-        parts, n = _call_batched(self.fn, x, self.batch_size)
-        raw = np.concatenate([np.atleast_1d(np.asarray(p)) for p in parts], axis=0)
+        raw, n = self._answers(x)
         return check_proba(raw, n_rows=n, n_classes=self._n_classes, source=repr(self),
                            atol=self.atol)
 
@@ -135,12 +152,8 @@ class BlackBoxModel:
         """Most probable class index, ``(n,)``."""
         return np.asarray(self.proba(x).argmax(axis=1), dtype=np.int64)
 
-    def label_index(self, y: ArrayLike) -> NDArray[np.int64]:
-        """Validate integer labels ``0..n_classes-1``."""
-        return check_class_indices(y, n_classes=self._n_classes, source=repr(self))
 
-
-class LabelOnlyModel:
+class LabelOnlyModel(_CallableClassifier):
     """A classifier known only through the hard labels it predicts.
 
     Parameters
@@ -165,38 +178,14 @@ class LabelOnlyModel:
     array([0, 1])
     """
 
-    def __init__(
-        self, fn: Callable[[Any], Any], n_classes: int, *, batch_size: int | None = None
-    ) -> None:
-        if not callable(fn):
-            raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-        self.fn = fn
-        self._n_classes = _check_n_classes(n_classes)
-        self.batch_size = _check_batch_size(batch_size)
-
-    @property
-    def task(self) -> Task:
-        """Always ``"classification"``."""
-        return "classification"
-
-    @property
-    def n_classes(self) -> int:
-        """Number of classes."""
-        return self._n_classes
-
     @property
     def access(self) -> AccessLevel:
         """``"label"``."""
         return "label"
 
-    def __repr__(self) -> str:
-        name = getattr(self.fn, "__name__", type(self.fn).__name__)
-        return f"LabelOnlyModel({name}, n_classes={self._n_classes})"
-
     def predict(self, x: Any) -> NDArray[np.int64]:
         """The callable's labels, validated, int64 ``(n,)``."""
-        parts, n = _call_batched(self.fn, x, self.batch_size)
-        raw = np.concatenate([np.atleast_1d(np.asarray(p)) for p in parts], axis=0)
+        raw, n = self._answers(x)
         return check_labels_output(raw, n_rows=n, n_classes=self._n_classes, source=repr(self))
 
     def proba(self, x: Any) -> NDArray[np.float64]:
@@ -212,7 +201,3 @@ class LabelOnlyModel:
             f"{self!r} returns hard labels only; it has no logits. Use a label-only signal "
             "('correctness' or 'robustness')"
         )
-
-    def label_index(self, y: ArrayLike) -> NDArray[np.int64]:
-        """Validate integer labels ``0..n_classes-1``."""
-        return check_class_indices(y, n_classes=self._n_classes, source=repr(self))
