@@ -112,6 +112,13 @@ def test_record_game_uniform_and_leave_one_out(cancer: tuple) -> None:
         assert all(p["n_in"] == 4 and p["n_out"] == 4 for p in per)
         assert res.scores.size == 8 * 10
         assert ("leave-one-out" in report.card["attacker knowledge"]) == loo
+    from privmeter.report.html import render_html
+
+    html = render_html(report)
+    table = html.split('id="per-record-table"')[1].split("</table>")[0]
+    assert table.count("<tr>") == 1 + 10  # header + one row per audited record
+    aucs = [p["auc"] for p in per]
+    assert f"{max(aucs):.3f} [" in table.split("<tbody>")[1].split("</tr>")[0]  # sorted
 
 
 def test_torch_audit_with_cache_resumes_without_training(tmp_path: object) -> None:

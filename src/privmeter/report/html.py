@@ -154,6 +154,9 @@ _SCRIPT = """(function () {
 })();"""
 
 
+#: Rows of the record game's per-record table (the rest stay in results.json).
+PER_RECORD_ROWS = 100
+
 def _csp() -> str:
     digest = base64.b64encode(hashlib.sha256(_SCRIPT.encode("utf-8")).digest()).decode()
     return (
@@ -326,6 +329,26 @@ def build_context(
         for f in class_figs
     ]
 
+    # record game: how well each record's presence is detected across the trained models
+    per_record_rows: list[dict[str, Any]] = []
+    for entry in best.extras.get("per_record", []) or []:
+        if not isinstance(entry, dict) or entry.get("auc") in (None, "nan"):
+            continue
+        auc_value = float(entry["auc"])
+        ci = entry.get("auc_ci") or [float("nan"), float("nan")]
+        per_record_rows.append(
+            {
+                "point_id": entry.get("point_id"),
+                "n_in": entry.get("n_in", "—"),
+                "n_out": entry.get("n_out", "—"),
+                "auc": tables.fmt_auc(auc_value, (float(ci[0]), float(ci[1]))),
+                "auc_value": auc_value,
+            }
+        )
+    per_record_rows.sort(key=lambda r: -float(r["auc_value"]))
+    n_per_record = len(per_record_rows)
+    per_record_rows = per_record_rows[:PER_RECORD_ROWS]
+
     used = ["yeom2018", "ye2022", "carlini2022", "zarifzadeh2024", "clopper1934",
             "delong1988", "kairouz2015", "jagielski2020"]
     if any(r.attack.lower().startswith("shadow") for r in results):
@@ -393,6 +416,8 @@ def build_context(
         ],
         "per_class_png": figs.get(plots.PER_CLASS_NAME),
         "per_class_label": labels[verdict.index],
+        "per_record": per_record_rows,
+        "n_per_record": n_per_record,
         "methods": methods,
         "citations": [(number[k], CITATIONS[k]) for k in used],
     }
