@@ -41,8 +41,11 @@ class LogisticRegression(nn.Module):
         return self.linear(x.flatten(1))  # type: ignore[no-any-return]
 
 
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
+
+
 class MLP(nn.Module):
-    """Fully connected network with ReLU activations on flattened inputs.
+    """Fully connected network (ReLU by default) on flattened inputs, layers in ``net``.
 
     Examples
     --------
@@ -50,12 +53,22 @@ class MLP(nn.Module):
     torch.Size([3, 10])
     """
 
-    def __init__(self, in_features: int, n_classes: int, hidden: Sequence[int] = (128, 128)):
+    def __init__(
+        self,
+        in_features: int,
+        n_classes: int,
+        hidden: Sequence[int] = (128, 128),
+        activation: str = "relu",
+    ) -> None:
         super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}"
+            )
         layers: list[nn.Module] = []
         width = in_features
         for h in hidden:
-            layers += [nn.Linear(width, int(h)), nn.ReLU()]
+            layers += [nn.Linear(width, int(h)), ACTIVATIONS[activation]()]
             width = int(h)
         layers.append(nn.Linear(width, n_classes))
         self.net = nn.Sequential(*layers)

@@ -5,16 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from torch import nn
+from privmeter import architectures
 
 __all__ = ["MLP"]
-
-_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
 
 
 @dataclass(frozen=True)
 class MLP:
     """A factory of multi-layer perceptrons: ``MLP((64, 128, 10))()`` is a new random model.
+
+    Each call builds a :class:`privmeter.architectures.MLP` (layers in ``net``), the network
+    that configs with ``architecture: mlp`` train.
 
     A frozen dataclass rather than a lambda or a closure, so it pickles (process-pool and Ray
     executors) and has a stable identity for cache keys.
@@ -29,10 +30,12 @@ class MLP:
     Examples
     --------
     >>> MLP((4, 8, 3))()
-    Sequential(
-      (0): Linear(in_features=4, out_features=8, bias=True)
-      (1): ReLU()
-      (2): Linear(in_features=8, out_features=3, bias=True)
+    MLP(
+      (net): Sequential(
+        (0): Linear(in_features=4, out_features=8, bias=True)
+        (1): ReLU()
+        (2): Linear(in_features=8, out_features=3, bias=True)
+      )
     )
     """
 
@@ -45,16 +48,14 @@ class MLP:
             isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes
         ):
             raise ValueError(f"sizes must be at least two positive integers, got {self.sizes!r}")
-        if self.activation not in _ACTIVATIONS:
+        if self.activation not in architectures.ACTIVATIONS:
             raise ValueError(
-                f"unknown activation {self.activation!r}; expected one of {sorted(_ACTIVATIONS)}"
+                f"unknown activation {self.activation!r}; expected one of "
+                f"{sorted(architectures.ACTIVATIONS)}"
             )
         object.__setattr__(self, "sizes", sizes)
 
-    def __call__(self) -> nn.Sequential:
-        layers: list[nn.Module] = []
-        for i, (fan_in, fan_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:], strict=True)):
-            if i:
-                layers.append(_ACTIVATIONS[self.activation]())
-            layers.append(nn.Linear(fan_in, fan_out))
-        return nn.Sequential(*layers)
+    def __call__(self) -> architectures.MLP:
+        return architectures.MLP(
+            self.sizes[0], self.sizes[-1], hidden=self.sizes[1:-1], activation=self.activation
+        )
