@@ -159,6 +159,16 @@ def test_audit_bad_input(cancer: tuple, kwargs: dict, exc: type, match: str) -> 
         Audit(cancer, **base).run()
 
 
+def test_bad_data_is_named(cancer: tuple) -> None:
+    x, y = cancer
+    x = x.copy()
+    x[[3, 17]] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite values in 2 rows: 3, 17"):
+        Audit((x, y), tree_trainer(), progress=False)
+    with pytest.raises(ValueError, match=r"x has 569 rows but y has shape \(568,\)"):
+        Audit((cancer[0], cancer[1][:-1]), tree_trainer(), progress=False)
+
+
 def test_fewer_points_than_the_game_needs() -> None:
     x = np.random.default_rng(0).normal(size=(5, 3))
     y = np.array([0, 1, 0, 1, 0])

@@ -93,7 +93,37 @@ class _Data:
         return int(self.y.shape[0])
 
 
+def _check_data(data: _Data) -> _Data:
+    """Rows and features must match and be finite: a NaN would silently poison every model."""
+    n_x = int(np.shape(data.x)[0]) if np.ndim(data.x) else 0
+    if data.y.ndim != 1 or n_x != data.y.shape[0]:
+        raise ValueError(
+            f"x has {n_x} rows but y has shape {data.y.shape}; one label per row is needed"
+        )
+    x = np.asarray(data.x)
+    if x.dtype.kind in "fc":
+        bad = ~np.isfinite(x.reshape(n_x, -1)).all(axis=1)
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            shown = ", ".join(str(int(r)) for r in rows[:10]) + (" ..." if rows.size > 10 else "")
+            raise ValueError(
+                f"features contain NaN or infinite values in {rows.size} rows: {shown}"
+            )
+    elif x.dtype.kind not in "iub":
+        raise ValueError(f"features must be numeric, got dtype {x.dtype}")
+    if data.y.dtype.kind == "f" and not np.isfinite(data.y).all():
+        raise ValueError(
+            f"labels contain NaN or infinite values (first at row "
+            f"{int(np.argmax(~np.isfinite(data.y)))})"
+        )
+    return data
+
+
 def _as_data(dataset: Any) -> _Data:
+    return _check_data(_raw_data(dataset))
+
+
+def _raw_data(dataset: Any) -> _Data:
     if isinstance(dataset, tuple) and len(dataset) == 2:
         x, y = dataset
         y_arr = np.asarray(y)
