@@ -64,9 +64,11 @@ def bench_rmia(n: int, z: int, n_refs: int) -> None:
     refs = np.arange(1, n_models)
     mask = ~mem[refs]
     lr = rmia.rmia_log_ratios(values[refs][:, :, None], values[0][:, None], mask, a=0.3,
-                              temperature=2.0)[:, 0]
+                              temperature=params.temperature)[:, 0]
     sub = 20000
-    t_dense, _, dense = measure(lambda: dense_chunked_rmia(lr[:sub], lr[n:], 2.0, 256))
+    t_dense, _, dense = measure(
+        lambda: dense_chunked_rmia(lr[:sub], lr[n:], params.gamma, 256)
+    )
     np.testing.assert_array_equal(dense, out.scores[:sub])  # the fast path is exact
     t_dense_scaled = t_dense * n / sub
     print(f"RMIA  N={n:,} Z={z:,} refs={n_refs} (offline, one query)")

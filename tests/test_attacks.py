@@ -205,7 +205,8 @@ def test_fast_rmia_equals_dense_oracle(seed: int, gamma: float, online: bool) ->
     refs = np.arange(1, n_models)
     mask = np.ones((refs.size, n_aud + n_pop), bool) if online else ~mem[refs]
     lr = rmia_log_ratios(
-        t.values[refs], t.values[0], mask, a=None if online else 0.3, temperature=1.5
+        t.values[refs], t.values[0], mask, a=None if online else 0.3, temperature=1.5,
+        in_mask=mem[refs] if online else None,
     )[:, 0]
     dense = ((lr[:n_aud, None] - lr[None, n_aud:]) >= math.log(gamma)).mean(axis=1)
     np.testing.assert_array_equal(fast, dense)
@@ -224,6 +225,30 @@ def test_rmia_log_ratios_match_linear_space_formula() -> None:
         mean = np.array([p[mask[:, i], i].mean() for i in range(40)])
         pr = mean if a is None else (1 + a) / 2 * mean + (1 - a) / 2
         np.testing.assert_allclose(lr[:, 0], np.log(pt / pr), rtol=1e-9, atol=1e-12)
+
+
+def test_rmia_online_pr_x_is_an_equal_weight_in_out_average() -> None:
+    phi = np.array([[[0.0]], [[1.0]], [[2.0]], [[-1.0]], [[3.0]]])  # 5 references, 1 point
+    in_mask = np.array([[True], [True], [False], [False], [False]])
+    lr = rmia_log_ratios(phi, np.array([[0.5]]), np.ones((5, 1), bool), a=None,
+                         temperature=1.0, in_mask=in_mask)
+    p = 1 / (1 + np.exp(-phi[:, 0, 0]))
+    pr = 0.5 * p[:2].mean() + 0.5 * p[2:].mean()  # not p.mean(): 2 IN vs 3 OUT
+    assert lr[0, 0] == pytest.approx(np.log(1 / (1 + np.exp(-0.5)) / pr))
+
+
+def test_multi_target_games_have_no_count_artefact() -> None:
+    # a null table (the target's signal says nothing) with a balanced keep matrix over 6
+    # models: leaving the target out gives members one IN reference fewer. Neither LiRA nor
+    # RMIA may turn that design artefact into membership "signal" (or anti-signal).
+    rng = np.random.default_rng(11)
+    n, n_pop = 20000, 2000
+    mem = np.c_[balanced_membership(rng, 6, n), np.zeros((6, n_pop), bool)]
+    vals = rng.normal(0, 2, n + n_pop) + rng.normal(size=(6, n + n_pop))
+    t = pm.SignalTable(vals, mem, role=["audit"] * n + ["population"] * n_pop)
+    for name in ("lira", "rmia"):
+        aucs = [pm.run_attack(name, t, target=k).auc for k in range(6)]
+        assert abs(float(np.mean(aucs)) - 0.5) < 0.01, (name, aucs)
 
 
 def test_rmia_log_ratios_keep_confident_points_apart() -> None:
@@ -366,7 +391,7 @@ def test_online_without_in_reference_names_the_points() -> None:
 
 def test_per_point_variance_needs_two_references() -> None:
     t = gaussian_table(n_models=4, n_points=40, d=1.0, seed=3)
-    with pytest.raises(ValueError, match="fewer than 2 OUT reference models.*fix_variance=True"):
+    with pytest.raises(ValueError, match="fewer than 2 (IN|OUT) reference models.*fix_variance"):
         pm.run_attack("lira", t, target=0, fix_variance=False)
 
 

@@ -69,12 +69,15 @@ def desaturate(phi: NDArray[np.float64]) -> tuple[NDArray[np.float64], dict[str,
     Returns the (possibly new) array and ``{"saturated_values": n, "saturation_cap": cap}``
     (empty when nothing is saturated).
     """
+    lo, hi = SATURATION_BAND
+    if phi.size == 0 or (float(phi.max()) < lo and float(phi.min()) > -lo):
+        return phi, {}  # the common case, checked without a temporary the size of phi
     mag = np.abs(phi)
-    sat = (mag >= SATURATION_BAND[0]) & (mag <= SATURATION_BAND[1])
+    sat = (mag >= lo) & (mag <= hi)
     n = int(sat.sum())
     if n == 0:
         return phi, {}
-    finite = mag[~sat & (mag < SATURATION_BAND[0])]
+    finite = mag[~sat & (mag < lo)]
     cap = (float(finite.max()) if finite.size else 0.0) + 1.0
     out = np.where(sat, np.sign(phi) * cap, phi)
     return out, {"saturated_values": n, "saturation_cap": cap}

@@ -93,6 +93,7 @@ def rmia_log_ratios(
     *,
     a: float | None,
     temperature: float,
+    in_mask: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.float64]:
     """``log Pr(x|theta_t) - log Pr(x)`` for each point and query, computed in log space.
 
@@ -100,8 +101,13 @@ def rmia_log_ratios(
     the references that enter ``Pr(x)`` (all references online; the OUT ones offline, with
     ``a`` given), and ``Pr(.|theta) = sigmoid(phi / T)``. ``Pr(x)`` is the mean over the
     selected references; offline it is ``((1+a)/2) mean + (1-a)/2`` (Zarifzadeh et al. 2024,
-    Sec. 4). Near ``p = 1`` the mean is taken as ``log1p(-mean(1 - p))`` so that confident
-    points keep distinct ratios instead of all rounding to ``log 1``.
+    Sec. 4). Online with ``in_mask`` (which references trained on each point), it is
+    ``(mean_IN + mean_OUT) / 2`` wherever a point has both: an equal-weight average that
+    does not move with the numbers of IN and OUT references. With a balanced design and the
+    target left out, those numbers differ by one according to the target's own membership,
+    and a plain mean would turn that design artefact into a spurious membership signal.
+    Near ``p = 1`` the mean is taken as ``log1p(-mean(1 - p))`` so that confident points keep
+    distinct ratios instead of all rounding to ``log 1``.
     """
     n = phi.shape[1]
     out = np.empty((n, phi.shape[2]))
@@ -111,7 +117,22 @@ def rmia_log_ratios(
         z = phi[:, sl, :] / temperature
         log_p = -np.logaddexp(0.0, -z)
         log_q = -np.logaddexp(0.0, z)
-        log_mean_p, mean_q = _log_mean_proba(log_p, log_q, ref_mask[:, sl])
+        if in_mask is None:
+            log_mean_p, mean_q = _log_mean_proba(log_p, log_q, ref_mask[:, sl])
+        else:
+            w_in = ref_mask[:, sl] & in_mask[:, sl]
+            w_out = ref_mask[:, sl] & ~in_mask[:, sl]
+            lmp_in, mq_in = _log_mean_proba(log_p, log_q, w_in)
+            lmp_out, mq_out = _log_mean_proba(log_p, log_q, w_out)
+            has_in = np.asarray(w_in.any(axis=0))[:, None]
+            has_out = np.asarray(w_out.any(axis=0))[:, None]
+            both = has_in & has_out
+            with np.errstate(invalid="ignore"):
+                mean_q = np.where(both, 0.5 * (mq_in + mq_out), np.where(has_in, mq_in, mq_out))
+                log_mean_p = np.where(
+                    both, np.logaddexp(lmp_in, lmp_out) - math.log(2.0),
+                    np.where(has_in, lmp_in, lmp_out),
+                )
         c = 1.0 if a is None else (1.0 + a) / 2.0
         d = 1.0 - c
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -222,7 +243,8 @@ def _scores(
             hint="offline RMIA needs reference models that did not train on each point",
         )
     lr = rmia_log_ratios(
-        ref_phi, phi[target][idx], mask, a=None if online else a, temperature=temperature
+        ref_phi, phi[target][idx], mask, a=None if online else a, temperature=temperature,
+        in_mask=membership[refs][:, idx] if online else None,
     )
     return rmia_scores_from_log_ratios(lr[: x_idx.size], lr[x_idx.size :], gamma)
 
