@@ -519,7 +519,8 @@ class Audit:
     ) -> NDArray[np.float64]:
         from privmeter.signals import compute_signal
         from privmeter.training import make_key
-        from privmeter.training._hashing import data_fingerprint, indices_fingerprint
+        from privmeter.training._hashing import indices_fingerprint
+        from privmeter.training.train import Progress
 
         d = self._data
         x = d.x[rows]
@@ -528,14 +529,14 @@ class Audit:
         out: list[NDArray[np.float64]] = []
         cache_parts: dict[str, Any] | None = None
         if self.store is not None:
+            # the model key already covers the data (its fingerprint), trainer and seed
             cache_parts = {
                 "signal": sig.name,
                 "signal_params": {str(k): repr(v) for k, v in sig.params.items()},
                 "augmentations": repr(self.augmentations),
-                "data": data_fingerprint(d.x, d.y),
                 "rows": indices_fingerprint(rows),
             }
-        bar = _progress(len(models), "querying", self.progress)
+        bar = Progress(len(models), 0, self.progress, desc="querying")
         for model, key in zip(models, keys, strict=True):
             cache_key = None
             if cache_parts is not None and key is not None:
@@ -734,22 +735,3 @@ def _per_record(per_target: list[AttackResult], confidence: float) -> list[dict[
                                  "n_in": int(lab.sum()), "n_out": int((~lab).sum())}
         out.append(entry)
     return out
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress(total: int, desc: str, enabled: bool) -> Any:
-    if enabled:
-        try:
-            from tqdm.auto import tqdm
-
-            return tqdm(total=total, desc=desc, unit="model")
-        except ImportError:
-            pass
-    return _NoBar()

@@ -137,7 +137,8 @@ class AttackResult:
         """Compute every figure from per-point scores and the true membership."""
         s, y = metrics._check_scores_labels(scores, membership)
         roc = metrics.roc_curve(s, y)
-        auc_value, auc_ci = metrics.auc_delong_ci(s, y, confidence=confidence)
+        # the trapezoid of the exact ROC below equals DeLong's Mann-Whitney AUC
+        _, auc_ci = metrics.auc_delong_ci(s, y, confidence=confidence)
         ids = (
             np.arange(s.size, dtype=np.int64)
             if point_ids is None
@@ -170,7 +171,6 @@ class AttackResult:
             ),
             extras=jsonable(dict(extras or {})),
         )
-        del auc_value  # the trapezoid of the exact ROC equals DeLong's Mann-Whitney AUC
         for arr in (res.scores, res.membership, res.point_ids, res.labels):
             if arr is not None:
                 arr.setflags(write=False)

@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from privmeter import metrics
-from privmeter.attacks._common import require_refs
+from privmeter.attacks._common import reference_models, require_refs
 from privmeter.attacks._registry import AttackOutput, AttackSpec, register_attack
 from privmeter.table import SignalTable
 
@@ -263,7 +263,7 @@ def tune_a(
     candidate x, and the remaining references (never the target) play the references.
     Returns ``(best a, AUC per grid value, pseudo-target index)``.
     """
-    refs = np.asarray([m for m in range(table.n_models) if m != target], dtype=np.int64)
+    refs = reference_models(table, target)
     if refs.size < 2:
         raise ValueError(
             f"a='auto' needs at least 2 reference models to tune a (has {refs.size}); pass a "
@@ -357,7 +357,7 @@ def rmia_attack(table: SignalTable, target: int, params: RmiaParams) -> AttackOu
         else:
             a = float(params.a)
             extras["a"] = a
-    refs = np.asarray([m for m in range(table.n_models) if m != target], dtype=np.int64)
+    refs = reference_models(table, target)
     if refs.size == 0:
         raise ValueError("RMIA needs at least one reference model besides the target")
     if params.online:

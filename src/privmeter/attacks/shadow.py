@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from privmeter.attacks._common import reference_models
 from privmeter.attacks._registry import AttackOutput, AttackSpec, register_attack
 from privmeter.table import SignalTable
 
@@ -94,7 +95,7 @@ def shadow_attack(table: SignalTable, target: int, params: ShadowParams) -> Atta
     True
     """
     phi = table.logit_margin()
-    refs = np.asarray([m for m in range(table.n_models) if m != target], dtype=np.int64)
+    refs = reference_models(table, target)
     if refs.size == 0:
         raise ValueError("the shadow attack needs at least one reference (shadow) model")
     audit = np.flatnonzero(table.audit_mask)

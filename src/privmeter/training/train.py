@@ -168,8 +168,12 @@ def _keys(
     ]
 
 
-class _Progress:
-    def __init__(self, total: int, initial: int, enabled: bool) -> None:
+class Progress:
+    """A tqdm progress bar over models, or nothing when disabled or tqdm is absent."""
+
+    def __init__(
+        self, total: int, initial: int, enabled: bool, *, desc: str = "training"
+    ) -> None:
         self._bar: Any = None
         if enabled:
             try:
@@ -177,7 +181,7 @@ class _Progress:
             except ImportError:
                 _LOG.debug("tqdm is not installed: no progress bar")
             else:
-                self._bar = tqdm(total=total, initial=initial, unit="model", desc="training")
+                self._bar = tqdm(total=total, initial=initial, unit="model", desc=desc)
 
     def update(self, n: int) -> None:
         if self._bar is not None:
@@ -324,7 +328,7 @@ def train_models(
     else:
         jobs = [TrainingJob(m, seed_list[m], indices[m], keys[m]) for m in missing]
 
-    bar = _Progress(n_models, n_models - len(missing), progress)
+    bar = Progress(n_models, n_models - len(missing), progress)
 
     def on_result(i: int, result: Any) -> None:
         job = jobs[i]
