@@ -27,6 +27,7 @@ from privmeter.training import (
     model_keys,
     train_models,
 )
+from privmeter.training.store import UnsafeCacheEntryWarning
 
 KEY = make_key("test", n=1)
 KEY2 = make_key("test", n=2)
@@ -98,15 +99,43 @@ def test_arrays_round_trip(tmp_path: Path) -> None:
         store.put_arrays(KEY2, {"bad": np.array([{}, 1], dtype=object)})
 
 
-def test_pickles_need_trust(tmp_path: Path) -> None:
-    untrusted = Store(tmp_path)
-    with pytest.raises(ValueError, match=r"refusing to store a pickled object in '.*'"):
-        untrusted.put_object(KEY, {"a": 1})
-    trusted = Store(tmp_path, trust_pickle=True)
-    trusted.put_object(KEY, {"a": 1})
-    assert trusted.get_object(KEY) == {"a": 1}
-    with pytest.raises(ValueError, match=r"refusing to load a pickled object.*trust_pickle=True"):
-        untrusted.get_object(KEY)
+class _Custom:
+    """A type outside every allow-list."""
+
+    def __init__(self) -> None:
+        self.a = 1
+
+
+def test_objects_are_skops_files_and_pickles_need_trust(tmp_path: Path) -> None:
+    untrusted = Store(tmp_path / "u")
+    path = untrusted.put_object(KEY, {"a": 1})
+    assert path is not None and path.suffix == ".skops"
+    assert untrusted.get_object(KEY) == {"a": 1}
+    # a type skops would have to trust: not cached without trust_pickle ...
+    with pytest.warns(UnsafeCacheEntryWarning, match=r"not caching a _Custom.*test_store\._Custom"):
+        assert untrusted.put_object(KEY2, _Custom()) is None
+    assert untrusted.get_object(KEY2) is None
+    # ... unless its type is trusted explicitly, or pickles are
+    listed = Store(tmp_path / "u", trusted_types=[f"{__name__}._Custom"])
+    assert listed.put_object(KEY2, _Custom()) is not None
+    assert listed.get_object(KEY2).a == 1
+    with pytest.warns(UnsafeCacheEntryWarning, match=r"refusing to load .*outside the allow-list"):
+        assert untrusted.get_object(KEY2) is None
+    trusted = Store(tmp_path / "t", trust_pickle=True)
+    path = trusted.put_object(KEY, _Custom())
+    assert path is not None and path.suffix == ".pkl"
+    assert trusted.get_object(KEY).a == 1
+    with pytest.warns(UnsafeCacheEntryWarning, match=r"refusing to unpickle .*trust_pickle=True"):
+        assert Store(tmp_path / "t").get_object(KEY) is None
+
+
+def test_store_root_must_be_a_folder(tmp_path: Path) -> None:
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(ValueError, match=r"cache '.*file' exists and is not a folder"):
+        Store(f)
+    with pytest.raises(TypeError, match=r"trusted_types must be a list"):
+        Store(tmp_path, trusted_types="sklearn.tree._tree.Tree")
 
 
 def test_keys(tmp_path: Path) -> None:
@@ -158,7 +187,7 @@ def test_corrupted_arrays_and_objects(tmp_path: Path) -> None:
         path.write_bytes(bytes(data))
     with pytest.warns(CacheCorruptionWarning, match=r"\.npz' is corrupted"):
         assert store.get_arrays(KEY) is None
-    with pytest.warns(CacheCorruptionWarning, match=r"\.pkl' is corrupted"):
+    with pytest.warns(CacheCorruptionWarning, match=r"\.skops' is corrupted"):
         assert store.get_object(KEY2) is None
 
 
@@ -181,7 +210,7 @@ def test_folder_that_cannot_be_created(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(PermissionError, match=r"cache folder '.*a-file/cache' is not writable"):
         Store(blocker / "cache")
-    with pytest.raises(PermissionError, match=r"cache folder '.*a-file' is not writable"):
+    with pytest.raises(ValueError, match=r"cache '.*a-file' exists and is not a folder"):
         Store(blocker)
 
 

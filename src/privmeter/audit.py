@@ -326,8 +326,9 @@ class Audit:
         if isinstance(store, (str, bytes)) or hasattr(store, "__fspath__"):
             from privmeter.training import Store
 
-            result_kind = getattr(self.trainer, "result_kind", "state_dict")
-            self.store = Store(store, trust_pickle=result_kind == "object")  # type: ignore[arg-type]
+            # a cache folder is data: nothing in it may run code (pickles need an explicit
+            # store=Store(path, trust_pickle=True))
+            self.store = Store(store)  # type: ignore[arg-type]
 
     # ---------------------------------------------------------------- splits
     def _seeds(self) -> tuple[np.random.Generator, int, int]:

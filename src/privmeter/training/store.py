@@ -8,11 +8,15 @@ keyed cached signals by a name). Writes are atomic (a temporary file in the same
 ``sha256sum`` format) and checked on every read: a corrupted or truncated entry is reported
 with a :class:`CacheCorruptionWarning` naming the file, deleted, and recomputed by the caller.
 
-Weights are stored with safetensors (or, when safetensors is missing, with ``torch.save`` and
-read back with ``torch.load(weights_only=True)``); arrays as ``.npz`` read with
-``allow_pickle=False``. Arbitrary objects (fitted scikit-learn estimators) can only be stored
-as pickles, and unpickling runs code: the store refuses them unless it was opened with
-``trust_pickle=True``.
+A cache folder is data, and nothing read from it may execute code. Weights are stored with
+safetensors (or, when safetensors is missing, with ``torch.save`` and read back with
+``torch.load(weights_only=True)``); arrays as ``.npz`` read with ``allow_pickle=False``; fitted
+scikit-learn estimators with ``skops.io``, whose loader only builds the types of an explicit
+allow-list (skops' own defaults, :data:`TRUSTED_SKLEARN_TYPES` and the store's
+``trusted_types``): an entry that needs any other type is refused with an
+:class:`UnsafeCacheEntryWarning` and recomputed. Pickles (which run code when loaded) are
+written and read only by a store opened with ``trust_pickle=True``; any other store never opens
+a ``.pkl`` file.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import re
 import secrets
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,7 +40,14 @@ from numpy.typing import NDArray
 
 from privmeter.training._hashing import canonical_json, library_version, sha256_hex
 
-__all__ = ["STORE_FORMAT", "CacheCorruptionWarning", "Store", "make_key"]
+__all__ = [
+    "STORE_FORMAT",
+    "TRUSTED_SKLEARN_TYPES",
+    "CacheCorruptionWarning",
+    "Store",
+    "UnsafeCacheEntryWarning",
+    "make_key",
+]
 
 #: Version of the on-disk layout; part of every key.
 STORE_FORMAT = 1
@@ -48,13 +59,39 @@ _KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 _SUFFIXES: dict[str, tuple[str, ...]] = {
     "state_dict": (".safetensors", ".pt"),
     "arrays": (".npz",),
-    "object": (".pkl",),
+    "object": (".skops", ".pkl"),
 }
+
+_DISTANCES = (
+    "BrayCurtis", "Canberra", "Chebyshev", "Dice", "Euclidean", "Hamming", "Haversine",
+    "Jaccard", "Kulsinski", "Mahalanobis", "Manhattan", "Matching", "Minkowski",
+    "RogersTanimoto", "RussellRao", "SEuclidean", "SokalMichener", "SokalSneath",
+)
+#: scikit-learn internals (no estimators, so not trusted by skops by default) that fitted
+#: estimators hold: trees and tree predictors, MLP optimizers, neighbour trees and their
+#: distance metrics (not ``PyFuncDistance``, which wraps a Python function), calibrators.
+#: Each is rebuilt from its saved state; none can call an arbitrary function.
+TRUSTED_SKLEARN_TYPES: tuple[str, ...] = (
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neighbors._ball_tree.BallTree",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    *(f"sklearn.metrics._dist_metrics.{d}Distance{b}" for d in _DISTANCES for b in (32, 64)),
+)
 _FOLDERS = {"state_dict": "state_dicts", "arrays": "arrays", "object": "objects"}
 
 
 class CacheCorruptionWarning(UserWarning):
     """A cache entry failed its integrity check; it was deleted and will be recomputed."""
+
+
+class UnsafeCacheEntryWarning(UserWarning):
+    """A cache entry could only be loaded by running code (a pickle, or a skops file with
+    types outside the allow-list); it was not loaded and will be recomputed."""
 
 
 def make_key(kind: str, /, **parts: Any) -> str:
@@ -93,11 +130,17 @@ class Store:
     root : str or path
         The cache folder (created if missing). It must be writable.
     trust_pickle : bool
-        Allow storing and loading pickled objects (fitted scikit-learn models). Unpickling a
-        file runs arbitrary code: only enable this for a folder nobody else can write to.
+        Allow storing and loading pickles, for objects that skops cannot store with trusted
+        types only. Unpickling a file runs arbitrary code: only enable this for a folder
+        nobody else can write to. Without it, ``.pkl`` files in the folder are never opened.
+    trusted_types : sequence of str
+        Further fully qualified type names (``"package.module.Class"``) that skops may build
+        when loading objects, besides skops' defaults and :data:`TRUSTED_SKLEARN_TYPES`.
 
     Raises
     ------
+    ValueError
+        If ``root`` exists and is not a folder.
     PermissionError
         If the folder cannot be created or written to (the message names the folder).
 
@@ -113,9 +156,29 @@ class Store:
     {'w': tensor([1., 1.])}
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, trust_pickle: bool = False) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        trust_pickle: bool = False,
+        trusted_types: Sequence[str] = (),
+    ) -> None:
         self.root = Path(root).expanduser()
-        self.trust_pickle = bool(trust_pickle)
+        if not isinstance(trust_pickle, bool):
+            raise TypeError(f"trust_pickle must be True or False, got {trust_pickle!r}")
+        self.trust_pickle = trust_pickle
+        if isinstance(trusted_types, str) or not all(
+            isinstance(t, str) for t in trusted_types
+        ):
+            raise TypeError(
+                f"trusted_types must be a list of type names such as 'pkg.module.Class', got "
+                f"{trusted_types!r}"
+            )
+        self.trusted_types: tuple[str, ...] = tuple(trusted_types)
+        if self.root.exists() and not self.root.is_dir():
+            raise ValueError(
+                f"privmeter cache '{self.root}' exists and is not a folder; give a folder path"
+            )
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             fd, probe = tempfile.mkstemp(dir=self.root, prefix=".privmeter-probe-")
@@ -132,7 +195,7 @@ class Store:
         return f"Store({str(self.root)!r}, trust_pickle={self.trust_pickle})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_store, (str(self.root), self.trust_pickle))
+        return (_rebuild_store, (str(self.root), self.trust_pickle, self.trusted_types))
 
     # ------------------------------------------------------------------ paths
     def _folder(self, kind: EntryKind, key: str) -> Path:
@@ -286,36 +349,111 @@ class Store:
             return None
 
     # ---------------------------------------------------------------- objects
-    def _require_trust(self, action: str) -> None:
-        if not self.trust_pickle:
-            raise ValueError(
-                f"refusing to {action} a pickled object in '{self.root}': unpickling runs "
-                "arbitrary code. Open the store with Store(..., trust_pickle=True) if only you "
-                "can write to this folder, or do not cache these results (store=None)"
-            )
+    def _allowed_types(self) -> frozenset[str]:
+        return frozenset(TRUSTED_SKLEARN_TYPES) | frozenset(self.trusted_types)
 
-    def put_object(self, key: str, obj: Any) -> Path:
-        """Store a picklable object (needs ``trust_pickle=True``)."""
-        self._require_trust("store")
+    def put_object(self, key: str, obj: Any) -> Path | None:
+        """Store an object (a fitted estimator) with skops, or as a pickle if trusted.
+
+        skops is used when every type it would have to build on loading is in the allow-list
+        (skops' defaults, :data:`TRUSTED_SKLEARN_TYPES`, ``trusted_types``). Otherwise the
+        object is pickled when the store has ``trust_pickle=True``, and not cached at all
+        (with an :class:`UnsafeCacheEntryWarning` naming the types) when it has not: it is
+        then recomputed on the next run.
+
+        Returns
+        -------
+        Path or None
+            The written file, or None when the object was not cached.
+        """
         folder = self._folder("object", _check_key(key))
-        return self._write(folder / f"{key}.pkl", pickle.dumps(obj, protocol=5))
+        problem = ""
+        try:
+            import skops.io as sio
+        except ImportError:
+            problem = "skops is not installed (pip install 'privmeter[sklearn]')"
+        else:
+            payload = sio.dumps(obj)
+            unknown = sorted(set(sio.get_untrusted_types(data=payload)) - self._allowed_types())
+            if not unknown:
+                return self._write(folder / f"{key}.skops", payload)
+            problem = f"it holds types outside the skops allow-list: {', '.join(unknown)}"
+        if self.trust_pickle:
+            return self._write(folder / f"{key}.pkl", pickle.dumps(obj, protocol=5))
+        warnings.warn(
+            f"not caching a {type(obj).__name__} in '{self.root}': {problem}. Add the types to "
+            "Store(..., trusted_types=[...]) if you trust them, or use trust_pickle=True "
+            "(--trust-pickles) for a folder only you can write to",
+            UnsafeCacheEntryWarning,
+            stacklevel=2,
+        )
+        return None
 
     def get_object(self, key: str) -> Any | None:
-        """Load a pickled object (needs ``trust_pickle=True``), or None when absent."""
-        self._require_trust("load")
+        """Load an object, or None when absent, corrupted or unsafe (then warned).
+
+        A ``.skops`` entry is loaded only if every type it builds is in the allow-list; a
+        ``.pkl`` entry only by a store with ``trust_pickle=True``. Any other entry is refused
+        with an :class:`UnsafeCacheEntryWarning`, not opened as code, and recomputed by the
+        caller (the new entry replaces it).
+        """
+        folder = self._folder("object", _check_key(key))
+        pkl = folder / f"{key}.pkl"
+        if not self.trust_pickle and not (folder / f"{key}.skops").exists() and pkl.exists():
+            warnings.warn(
+                f"refusing to unpickle cache entry '{pkl}': unpickling runs arbitrary code. "
+                "Recomputing it instead; pass trust_pickle=True (--trust-pickles) only if "
+                "nobody else can write to this folder",
+                UnsafeCacheEntryWarning,
+                stacklevel=2,
+            )
+            return None
         found = self._read("object", key)
         if found is None:
             return None
         path, payload = found
+        if path.suffix == ".pkl":
+            if not self.trust_pickle:  # pragma: no cover - excluded above
+                return None
+            try:
+                return pickle.loads(payload)  # opt-in via trust_pickle
+            except Exception as exc:
+                self._corrupted(path, f"cannot be unpickled: {exc}")
+                return None
         try:
-            return pickle.loads(payload)  # opt-in via trust_pickle
+            import skops.io as sio
+        except ImportError:
+            warnings.warn(
+                f"cannot read cache entry '{path}': skops is not installed (pip install "
+                "'privmeter[sklearn]'); recomputing it",
+                UnsafeCacheEntryWarning,
+                stacklevel=2,
+            )
+            return None
+        try:
+            needed = sio.get_untrusted_types(data=payload)
         except Exception as exc:
-            self._corrupted(path, f"cannot be unpickled: {exc}")
+            self._corrupted(path, f"not a readable skops file: {exc}")
+            return None
+        unknown = sorted(set(needed) - self._allowed_types())
+        if unknown:
+            warnings.warn(
+                f"refusing to load cache entry '{path}': it would build types outside the "
+                f"allow-list ({', '.join(unknown)}); someone may have tampered with the cache. "
+                "Recomputing it instead",
+                UnsafeCacheEntryWarning,
+                stacklevel=2,
+            )
+            return None
+        try:
+            return sio.loads(payload, trusted=list(needed))
+        except Exception as exc:
+            self._corrupted(path, f"cannot be decoded: {exc}")
             return None
 
 
-def _rebuild_store(root: str, trust_pickle: bool) -> Store:
-    return Store(root, trust_pickle=trust_pickle)
+def _rebuild_store(root: str, trust_pickle: bool, trusted_types: tuple[str, ...] = ()) -> Store:
+    return Store(root, trust_pickle=trust_pickle, trusted_types=trusted_types)
 
 
 def _sidecar(path: Path) -> Path:

@@ -32,7 +32,8 @@ class Trainer(Protocol):
     """What :func:`train_models` needs from a trainer.
 
     ``result_kind`` is ``"state_dict"`` (a ``dict[str, Tensor]``, stored with safetensors) or
-    ``"object"`` (stored as a pickle, only in a store opened with ``trust_pickle=True``).
+    ``"object"`` (stored with skops and an allow-list of types; as a pickle only in a store
+    opened with ``trust_pickle=True``).
     """
 
     @property
@@ -223,7 +224,7 @@ def train_models(
         One seed per model, or one int from which per-model seeds are spawned
         (:meth:`numpy.random.SeedSequence.spawn`).
     store : Store, optional
-        Cache. Objects (scikit-learn models) need ``Store(..., trust_pickle=True)``.
+        Cache. Objects (scikit-learn models) are stored with skops (see :class:`Store`).
     executor : Executor, optional
         Default :class:`InProcessExecutor`. :class:`ProcessExecutor` and
         :class:`RayExecutor` give bit-identical results for the same seeds.
@@ -249,8 +250,7 @@ def train_models(
         If a training job fails; its message names the model, seed and key. Finished models
         stay cached.
     ValueError
-        On a malformed keep matrix or seeds, ``vectorized=True`` with a non-torch trainer, or
-        pickled results with a store that does not trust pickles.
+        On a malformed keep matrix or seeds, or ``vectorized=True`` with a non-torch trainer.
 
     Examples
     --------
@@ -284,13 +284,6 @@ def train_models(
     kind = trainer.result_kind
     if kind not in ("state_dict", "object"):
         raise ValueError(f"unknown result_kind {kind!r}; expected 'state_dict' or 'object'")
-    if store is not None and kind == "object" and not store.trust_pickle:
-        raise ValueError(
-            f"{type(trainer).__name__} results (e.g. fitted scikit-learn models) can only be "
-            f"cached as pickles, and {store!r} does not trust pickles: open it with "
-            "Store(..., trust_pickle=True) if only you can write to that folder, or pass "
-            "store=None"
-        )
     executor = executor if executor is not None else InProcessExecutor()
     indices = [np.flatnonzero(row).astype(np.int64) for row in keep_arr]
 
