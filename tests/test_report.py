@@ -103,7 +103,8 @@ def _rows_at_level(html: str, level: float) -> list[str]:
 # --------------------------------------------------------------------------- files
 def test_save_writes_every_file(report: AuditReport, saved: Path) -> None:
     names = {p.name for p in saved.iterdir()}
-    expected = {"report.html", "results.json", "records.csv", "report.pdf", "roc_overview.png",
+    expected = {"report.html", "results.json", "scores.npz", "records.csv", "report.pdf",
+                "roc_overview.png",
                 "per_class_auc.png"}
     for i, r in enumerate(report.results):
         expected |= {f"attack{i + 1}_{r.attack}_roc.png", f"attack{i + 1}_{r.attack}_hist.png"}
@@ -116,8 +117,9 @@ def test_save_writes_every_file(report: AuditReport, saved: Path) -> None:
 def test_save_returns_written_paths_and_formats_subset(tmp_path: Path) -> None:
     rep = make_report(200)
     written = rep.save(tmp_path / "a", formats=("json", "csv"))
-    assert sorted(p.name for p in written) == ["records.csv", "results.json"]
-    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["records.csv", "results.json"]
+    assert sorted(p.name for p in written) == ["records.csv", "results.json", "scores.npz"]
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
+        "records.csv", "results.json", "scores.npz"]
     with pytest.raises(ValueError, match=r"unknown report formats \['docx'\]"):
         rep.save(tmp_path / "b", formats=("html", "docx"))
 
@@ -133,7 +135,8 @@ def test_save_refuses_non_empty_folder(tmp_path: Path) -> None:
         rep.save(out, formats=("json",))
     rep.save(out, overwrite=True, formats=("json", "csv"))
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["notes.txt", "records.csv", "results.json"]  # stale plot gone, notes kept
+    # stale plot gone, notes kept
+    assert names == ["notes.txt", "records.csv", "results.json", "scores.npz"]
     with pytest.raises(NotADirectoryError, match="notes.txt"):
         rep.save(out / "notes.txt")
 
@@ -141,8 +144,11 @@ def test_save_refuses_non_empty_folder(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- json
 def test_json_round_trip(report: AuditReport, saved: Path) -> None:
     d = json.loads((saved / "results.json").read_text(encoding="utf-8"))
-    assert d["schema_version"] == REPORT_SCHEMA_VERSION == 1
-    assert d == json.loads(json.dumps(report.to_dict(include_images=False)))
+    assert d["schema_version"] == REPORT_SCHEMA_VERSION == 2
+    assert "scores" not in d["results"][0] and "point_ids" not in d["records"]
+    inline = json.loads(json.dumps(report.to_dict(include_images=False)))
+    assert {k: v for k, v in d.items() if k not in ("results", "records", "arrays")} == {
+        k: v for k, v in inline.items() if k not in ("results", "records")}
     back = AuditReport.load(saved)
     assert back.to_dict() == report.to_dict()
     assert back.card == report.card and back.title == report.title
@@ -174,8 +180,8 @@ def test_json_round_trip_with_images(tmp_path: Path) -> None:
 
 def test_from_dict_rejects_other_schema_versions(report: AuditReport) -> None:
     d = report.to_dict()
-    d["schema_version"] = 2
-    with pytest.raises(ValueError, match="unsupported report schema_version 2"):
+    d["schema_version"] = 3
+    with pytest.raises(ValueError, match="unsupported report schema_version 3"):
         AuditReport.from_dict(d)
 
 

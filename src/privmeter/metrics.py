@@ -16,15 +16,20 @@ from scipy import special, stats
 
 __all__ = [
     "DEFAULT_FPR_LEVELS",
+    "EPSILON_SIDES",
+    "EpsilonBound",
     "RocCurve",
     "TprAtFpr",
     "advantage",
     "auc",
     "auc_delong_ci",
+    "auc_hoeffding_ci",
     "binary_counts",
     "clopper_pearson",
     "epsilon_lower_bound",
+    "epsilon_lower_bound_detail",
     "ppv",
+    "ppv_at_fpr_from_roc",
     "roc_curve",
     "tpr_at_fpr",
 ]
@@ -180,8 +185,39 @@ def auc_delong_ci(
     s10 = float(np.var(v10, ddof=1)) if m > 1 else 0.0
     s01 = float(np.var(v01, ddof=1)) if n > 1 else 0.0
     se = math.sqrt(max(s10 / m + s01 / n, 0.0))
+    if se == 0.0:
+        # Perfect separation (or one score for everybody): DeLong's variance estimate is 0,
+        # and an interval of width zero would claim certainty from a finite sample. Use the
+        # distribution-free Hoeffding interval instead, valid at every sample size.
+        return auc_value, auc_hoeffding_ci(auc_value, m, n, confidence=confidence)
     z = float(stats.norm.ppf(0.5 + confidence / 2.0))
     return auc_value, (max(0.0, auc_value - z * se), min(1.0, auc_value + z * se))
+
+
+def auc_hoeffding_ci(
+    auc_value: float, n_pos: int, n_neg: int, *, confidence: float = 0.95
+) -> tuple[float, float]:
+    """Distribution-free interval on an AUC, valid at every sample size.
+
+    The AUC of ``n_pos`` members and ``n_neg`` non-members is a two-sample U-statistic
+    with a kernel in ``[0, 1]``; Hoeffding's inequality for U-statistics (Hoeffding 1963,
+    "Probability inequalities for sums of bounded random variables", JASA 58(301), section 5)
+    gives ``P(|AUC - E AUC| >= t) <= 2 exp(-2 k t^2)`` with ``k = min(n_pos, n_neg)``, so
+    ``t = sqrt(log(2 / alpha) / (2 k))``. It is conservative (wide) but, unlike DeLong's
+    normal approximation, never claims more certainty than a few observations carry.
+
+    Examples
+    --------
+    >>> lo, hi = auc_hoeffding_ci(1.0, 5, 5)  # 5 models with a record, 5 without
+    >>> round(lo, 3), hi
+    (0.393, 1.0)
+    """
+    _check_confidence(confidence)
+    k = min(int(n_pos), int(n_neg))
+    if k < 1:
+        raise ValueError(f"need at least one member and one non-member, got {n_pos}, {n_neg}")
+    t = math.sqrt(math.log(2.0 / (1.0 - confidence)) / (2.0 * k))
+    return max(0.0, float(auc_value) - t), min(1.0, float(auc_value) + t)
 
 
 def _check_confidence(confidence: float) -> None:
@@ -370,14 +406,112 @@ def ppv(tpr: float, fpr: float, prior: float) -> float:
     return float(num / den) if den > 0 else float("nan")
 
 
-def epsilon_lower_bound_from_roc(
+def ppv_at_fpr_from_roc(roc: RocCurve, level: float, prior: float) -> float:
+    """PPV of the attacker's member calls at FPR ``<= level`` under membership prior ``prior``.
+
+    The operating point is the one :func:`tpr_at_fpr_from_roc` reports. When it makes no
+    member call at all (TPR = FPR = 0: the highest score is shared by members and
+    non-members, so any deterministic threshold below it exceeds the FPR level), the PPV of
+    :func:`ppv` is 0/0. The attacker can still operate at FPR ``<= level`` with a
+    randomised threshold that calls each point of the top tie group a member with a small
+    probability (a Neyman–Pearson randomised test); the expected TPR and FPR then scale
+    together, so the PPV is that of the whole top tie group. This is what is returned, so
+    the PPV is always a number in ``[0, 1]``.
+
+    Examples
+    --------
+    >>> r = roc_curve([1.0, 1.0, 1.0, 0.2, 0.1], [1, 1, 0, 0, 0])  # top score tied
+    >>> ppv_at_fpr_from_roc(r, 0.01, 0.5)  # 2 members and 1 non-member share it
+    0.75
+    """
+    lv = _check_level(level)
+    if not 0.0 < prior < 1.0:
+        raise ValueError(f"membership prior must be in (0, 1), got {prior!r}")
+    max_fp = math.floor(lv * roc.n_neg + 1e-9)
+    i = int(np.searchsorted(roc.fp, max_fp, side="right")) - 1
+    if roc.tp[i] == 0 and roc.fp[i] == 0:
+        i = 1  # the first ROC point after (0, 0): the top tie group
+    return ppv(float(roc.tp[i]) / roc.n_pos, float(roc.fp[i]) / roc.n_neg, prior)
+
+
+#: Which inequality of the DP hypothesis test produced an epsilon lower bound.
+EPSILON_SIDES: tuple[str, ...] = ("members identified", "non-members identified")
+
+
+@dataclass(frozen=True)
+class EpsilonBound:
+    """An empirical epsilon lower bound and where on the ROC it comes from.
+
+    (eps, delta)-DP bounds both error trade-offs of every membership test (Kairouz, Oh &
+    Viswanath 2015): ``TPR <= e^eps FPR + delta`` (the test cannot identify *members*
+    much more often than it falsely accuses non-members) and
+    ``1 - FPR <= e^eps (1 - TPR) + delta`` (it cannot identify *non-members*, by a low
+    score, much more often than it misses members). The bound is the larger of the two.
+
+    Attributes
+    ----------
+    value : float
+        The lower bound (``max(members, non_members)``, at least 0).
+    side : str or None
+        ``"members identified"`` or ``"non-members identified"`` (see
+        :data:`EPSILON_SIDES`): the inequality that produced ``value``; None when it is 0.
+    members, non_members : float
+        The bound from each inequality alone.
+    threshold : float or None
+        Score threshold of the deciding test (predict member when ``score >= threshold``).
+    tpr, fpr : float or None
+        Empirical TPR and FPR of that test.
+    tpr_lo, fpr_hi : float or None
+        The Bonferroni-corrected Clopper–Pearson bounds the value was computed from.
+    """
+
+    value: float
+    side: str | None
+    members: float
+    non_members: float
+    threshold: float | None
+    tpr: float | None
+    fpr: float | None
+    tpr_lo: float | None
+    fpr_hi: float | None
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-serialisable dict (an infinite threshold as a string)."""
+        return {
+            "value": self.value,
+            "side": self.side,
+            "members": self.members,
+            "non_members": self.non_members,
+            "threshold": None if self.threshold is None else _float_to_json(self.threshold),
+            "tpr": self.tpr,
+            "fpr": self.fpr,
+            "tpr_lo": self.tpr_lo,
+            "fpr_hi": self.fpr_hi,
+        }
+
+    def describe(self) -> str:
+        """One phrase: which side, at which threshold / TPR / FPR."""
+        if self.side is None or self.tpr is None or self.fpr is None:
+            return "no test refutes epsilon = 0"
+        where = (
+            f"threshold {self.threshold:.4g}, TPR {100 * self.tpr:.3g}%, "
+            f"FPR {100 * self.fpr:.3g}%"
+        )
+        if self.side == EPSILON_SIDES[0]:
+            return f"from identifying members ({where})"
+        return (
+            f"from identifying non-members: few members score below the threshold ({where})"
+        )
+
+
+def epsilon_lower_bound_detail(
     roc: RocCurve,
     *,
     delta: float = 0.0,
     confidence: float = 0.95,
     max_thresholds: int = 200,
-) -> float:
-    """:func:`epsilon_lower_bound` on a precomputed :class:`RocCurve`."""
+) -> EpsilonBound:
+    """:func:`epsilon_lower_bound` on a precomputed ROC, with the side and test behind it."""
     if not 0.0 <= delta < 1.0:
         raise ValueError(f"delta must be in [0, 1), got {delta!r}")
     _check_confidence(confidence)
@@ -404,8 +538,40 @@ def epsilon_lower_bound_from_roc(
     with np.errstate(divide="ignore", invalid="ignore"):
         e1 = np.log(np.maximum(tpr_lo - delta, 0.0)) - np.log(fpr_hi)
         e2 = np.log(np.maximum(1.0 - fpr_hi - delta, 0.0)) - np.log(1.0 - tpr_lo)
-    eps = np.nanmax(np.r_[e1, e2, 0.0])
-    return float(max(eps, 0.0)) if np.isfinite(eps) else 0.0
+    e1 = np.where(np.isfinite(e1), e1, -np.inf)
+    e2 = np.where(np.isfinite(e2), e2, -np.inf)
+    best1 = float(max(np.max(e1), 0.0))
+    best2 = float(max(np.max(e2), 0.0))
+    value = max(best1, best2)
+    if value <= 0.0:
+        return EpsilonBound(0.0, None, best1, best2, None, None, None, None, None)
+    side = 0 if best1 >= best2 else 1
+    j = int(idx[int(np.argmax(e1 if side == 0 else e2))])
+    k = int(np.searchsorted(idx, j))
+    return EpsilonBound(
+        value=value,
+        side=EPSILON_SIDES[side],
+        members=best1,
+        non_members=best2,
+        threshold=float(roc.thresholds[j]),
+        tpr=float(roc.tpr[j]),
+        fpr=float(roc.fpr[j]),
+        tpr_lo=float(tpr_lo[k]),
+        fpr_hi=float(fpr_hi[k]),
+    )
+
+
+def epsilon_lower_bound_from_roc(
+    roc: RocCurve,
+    *,
+    delta: float = 0.0,
+    confidence: float = 0.95,
+    max_thresholds: int = 200,
+) -> float:
+    """:func:`epsilon_lower_bound` on a precomputed :class:`RocCurve`."""
+    return epsilon_lower_bound_detail(
+        roc, delta=delta, confidence=confidence, max_thresholds=max_thresholds
+    ).value
 
 
 def epsilon_lower_bound(

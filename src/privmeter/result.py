@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from privmeter import metrics
-from privmeter.metrics import DEFAULT_FPR_LEVELS, RocCurve, TprAtFpr
+from privmeter.metrics import DEFAULT_FPR_LEVELS, EpsilonBound, RocCurve, TprAtFpr
 
 __all__ = ["RESULT_SCHEMA_VERSION", "AttackResult", "jsonable"]
 
@@ -86,6 +86,9 @@ class AttackResult:
         TPR at the FPR levels of :data:`privmeter.metrics.DEFAULT_FPR_LEVELS`.
     extras : dict
         Attack-specific diagnostics (e.g. a tuned RMIA ``a``, population-calibrated thresholds).
+    epsilon : EpsilonBound
+        The epsilon lower bound with the side of the test that produced it (members or
+        non-members identified) and its threshold, TPR and FPR.
 
     Examples
     --------
@@ -115,6 +118,7 @@ class AttackResult:
     epsilon_lb: float
     tpr_at_fpr: tuple[TprAtFpr, ...]
     extras: dict[str, Any] = field(default_factory=dict)
+    epsilon: EpsilonBound | None = None
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -149,6 +153,7 @@ class AttackResult:
         lab = None if labels is None else np.asarray(labels, dtype=np.int64)
         if lab is not None and lab.shape != s.shape:
             raise ValueError(f"labels have shape {lab.shape}, expected {s.shape}")
+        eps = metrics.epsilon_lower_bound_detail(roc, delta=delta, confidence=confidence)
         res = cls(
             attack=attack,
             params=jsonable(dict(params or {})),
@@ -163,13 +168,12 @@ class AttackResult:
             auc=float(np.trapezoid(roc.tpr, roc.fpr)),
             auc_ci=auc_ci,
             advantage=float(np.max(roc.tpr - roc.fpr)),
-            epsilon_lb=metrics.epsilon_lower_bound_from_roc(
-                roc, delta=delta, confidence=confidence
-            ),
+            epsilon_lb=eps.value,
             tpr_at_fpr=tuple(
                 metrics.tpr_at_fpr_from_roc(roc, lv, confidence=confidence) for lv in fpr_levels
             ),
             extras=jsonable(dict(extras or {})),
+            epsilon=eps,
         )
         for arr in (res.scores, res.membership, res.point_ids, res.labels):
             if arr is not None:
@@ -202,11 +206,33 @@ class AttackResult:
     def ppv_at(self, level: float, prior: float | None = None) -> float:
         """Precision of "member" calls at FPR ``level`` under membership prior ``prior``.
 
-        The default prior is the audit set's own member fraction.
+        The default prior is the audit set's own member fraction. Always a number in
+        ``[0, 1]``: when the operating point makes no member call (the top score is tied
+        between members and non-members), it is the PPV of a randomised threshold on the top
+        tie group (see :func:`privmeter.metrics.ppv_at_fpr_from_roc`).
         """
         p = self.n_members / self.membership.size if prior is None else prior
-        t = self.tpr_at(level)
-        return metrics.ppv(t.tpr, t.fpr, p)
+        return metrics.ppv_at_fpr_from_roc(self.roc, level, p)
+
+    @property
+    def epsilon_detail(self) -> EpsilonBound:
+        """:attr:`epsilon` (computed when the result was built without it)."""
+        if self.epsilon is not None:
+            return self.epsilon
+        return metrics.epsilon_lower_bound_detail(
+            self.roc, delta=self.delta, confidence=self.confidence
+        )
+
+    def arrays(self) -> dict[str, NDArray[Any]]:
+        """The per-point arrays (``scores``, ``membership``, ``point_ids`` and ``labels``)."""
+        out: dict[str, NDArray[Any]] = {
+            "scores": self.scores,
+            "membership": self.membership,
+            "point_ids": self.point_ids,
+        }
+        if self.labels is not None:
+            out["labels"] = self.labels
+        return out
 
     def __repr__(self) -> str:
         t1 = self.tpr_at(0.01)
@@ -234,6 +260,7 @@ class AttackResult:
             "auc_ci": list(self.auc_ci),
             "advantage": self.advantage,
             "epsilon_lb": self.epsilon_lb,
+            "epsilon_lb_detail": self.epsilon_detail.to_dict(),
             "tpr_at_fpr": [t.to_dict() for t in self.tpr_at_fpr],
             "extras": self.extras,
         }
@@ -249,25 +276,40 @@ class AttackResult:
         return json.dumps(self.to_dict(), allow_nan=False, **kwargs)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> AttackResult:
-        """Rebuild a result from :meth:`to_dict` output (which must include the scores)."""
+    def from_dict(
+        cls, d: dict[str, Any], *, arrays: dict[str, NDArray[Any]] | None = None
+    ) -> AttackResult:
+        """Rebuild a result from :meth:`to_dict` output.
+
+        The per-point arrays come from the dict (``include_scores=True``) or from
+        ``arrays`` (as returned by :meth:`arrays`, e.g. read from a ``scores.npz`` sidecar).
+        """
         version = d.get("schema_version")
         if version != RESULT_SCHEMA_VERSION:
             raise ValueError(
                 f"unsupported result schema_version {version!r}; this privmeter reads "
                 f"version {RESULT_SCHEMA_VERSION}"
             )
-        if "scores" not in d:
+        src: dict[str, Any]
+        if arrays is not None:
+            missing = [k for k in ("scores", "membership", "point_ids") if k not in arrays]
+            if missing:
+                raise ValueError(f"the per-point arrays of {d.get('attack')!r} lack {missing}")
+            src = dict(arrays)
+            src.setdefault("labels", None)
+        elif "scores" not in d:
             raise ValueError("the dict has no 'scores': save it with include_scores=True")
+        else:
+            src = d
         levels = tuple(float(t["level"]) for t in d["tpr_at_fpr"])
         return cls.from_scores(
             d["attack"],
-            np.asarray(d["scores"], dtype=np.float64),
-            np.asarray(d["membership"], dtype=bool),
+            np.asarray(src["scores"], dtype=np.float64),
+            np.asarray(src["membership"], dtype=bool),
             params=d["params"],
             target=d["target"],
-            point_ids=d["point_ids"],
-            labels=d.get("labels"),
+            point_ids=src["point_ids"],
+            labels=src.get("labels"),
             seed=d["seed"],
             confidence=d["confidence"],
             delta=d["delta"],

@@ -6,8 +6,10 @@ images, to show the records most at risk). :meth:`AuditReport.save` writes:
 
 - ``report.html``: one self-contained page (plots inline as base64 PNG, inline CSS, a
   Content-Security-Policy that forbids any network access);
-- ``results.json``: the versioned schema of :meth:`AuditReport.to_dict`
-  (``images.npy`` beside it when the records have images);
+- ``results.json``: the versioned schema of :meth:`AuditReport.to_dict`, small: figures,
+  verdict, card and the most exposed records; the per-point arrays (scores, membership,
+  point ids, labels, record features) go to ``scores.npz`` beside it, referenced with its
+  SHA-256 and loaded without pickles (``images.npy`` beside it when the records have images);
 - ``records.csv``: one row per (target, audited point) with every attack's score;
 - PNG plots and ``report.pdf`` with the same content.
 
@@ -17,7 +19,9 @@ Rendering needs the ``report`` extra (matplotlib, jinja2, fpdf2); building, summ
 
 from __future__ import annotations
 
+import hashlib
 import html as _stdhtml
+import io
 import json
 import os
 from collections.abc import Sequence
@@ -42,20 +46,26 @@ __all__ = [
     "assess_risk",
 ]
 
-#: Version of the dict layout written by :meth:`AuditReport.to_dict`.
-REPORT_SCHEMA_VERSION = 1
+#: Version of the dict layout written by :meth:`AuditReport.to_dict`. Version 2 added
+#: ``not_run``, ``exposed_records`` and the ``scores.npz`` sidecar; version 1 files (arrays
+#: inline) still load.
+REPORT_SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS: tuple[int, ...] = (1, 2)
 
 #: Formats :meth:`AuditReport.save` can write.
 REPORT_FORMATS: tuple[str, ...] = ("html", "json", "csv", "png", "pdf")
 
 #: File names written by :meth:`AuditReport.save` (plots are ``*.png`` beside them).
-HTML_NAME, JSON_NAME, CSV_NAME, PDF_NAME, IMAGES_NAME = (
+HTML_NAME, JSON_NAME, CSV_NAME, PDF_NAME, IMAGES_NAME, ARRAYS_NAME = (
     "report.html",
     "results.json",
     "records.csv",
     "report.pdf",
     "images.npy",
+    "scores.npz",
 )
+#: Most exposed records listed in results.json (of the attack that decided the verdict).
+JSON_TOP_RECORDS = 10
 
 
 def _float_or_str(v: Any) -> Any:
@@ -162,15 +172,30 @@ class RecordData:
         idx: dict[int, int] = self.__dict__["_index"]
         return idx.get(int(point_id))
 
-    def to_dict(self, *, include_images: bool = True) -> dict[str, Any]:
-        """JSON-serialisable dict (non-finite feature values as strings)."""
+    def to_dict(
+        self, *, include_images: bool = True, arrays: _ArrayStore | None = None
+    ) -> dict[str, Any]:
+        """JSON-serialisable dict (non-finite feature values as strings).
+
+        With ``arrays`` the point ids and features are put there (the ``scores.npz``
+        sidecar) and the dict refers to them by name.
+        """
         d: dict[str, Any] = {
-            "point_ids": [int(p) for p in self.point_ids],
             "feature_names": None if self.feature_names is None else list(self.feature_names),
-            "features": None if self.features is None else tables.jsonable(self.features),
             "class_names": None if self.class_names is None else list(self.class_names),
             "has_images": self.images is not None,
         }
+        if arrays is None:
+            d["point_ids"] = [int(p) for p in self.point_ids]
+            d["features"] = None if self.features is None else tables.jsonable(self.features)
+        else:
+            refs = {"point_ids": arrays.add(self.point_ids)}
+            if self.features is not None:
+                feats = self.features
+                refs["features"] = arrays.add(
+                    feats if feats.dtype.kind == "f" else feats.astype(str)
+                )
+            d["arrays"] = refs
         if self.images is not None:
             d["images_shape"] = list(self.images.shape)
             d["images_dtype"] = str(self.images.dtype)
@@ -179,11 +204,26 @@ class RecordData:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], *, images: ArrayLike | None = None) -> RecordData:
+    def from_dict(
+        cls,
+        d: dict[str, Any],
+        *,
+        images: ArrayLike | None = None,
+        arrays: _ArrayStore | None = None,
+    ) -> RecordData:
         """Inverse of :meth:`to_dict`; ``images`` overrides (or supplies) the images."""
         feats = d.get("features")
         features: NDArray[Any] | None = None
-        if feats is not None:
+        refs = d.get("arrays")
+        point_ids: Any = d.get("point_ids")
+        if refs is not None:
+            if arrays is None:
+                raise ValueError("the records refer to a scores.npz sidecar that was not given")
+            point_ids = arrays.get(refs["point_ids"])
+            if "features" in refs:
+                f = arrays.get(refs["features"])
+                features = f if f.dtype.kind == "f" else f.astype(object)
+        elif feats is not None:
             rows = [[_float_or_str(v) for v in row] for row in feats]
             numeric = all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) for r in rows for v in r
@@ -201,7 +241,7 @@ class RecordData:
         elif d.get("images") is not None:
             imgs = np.asarray(d["images"], dtype=np.dtype(d.get("images_dtype", "float64")))
         return cls(
-            point_ids=np.asarray(d["point_ids"], dtype=np.int64),
+            point_ids=np.asarray(point_ids, dtype=np.int64),
             features=features,
             feature_names=d.get("feature_names"),
             images=imgs,
@@ -225,6 +265,10 @@ class AuditReport:
         Features or images of the audited records, for the most-exposed-records table.
     title : str, optional
         Title of the report.
+    not_run : sequence of (attack, reason) or of {"attack", "reason"} dicts, optional
+        Attacks that were requested but did not run. They are named in the verdict, the
+        summary and the reports, and make ``privmeter gate`` fail unless
+        ``--allow-missing``.
 
     Raises
     ------
@@ -247,6 +291,7 @@ class AuditReport:
     card: dict[str, Any] = field(default_factory=dict)
     records: RecordData | None = None
     title: str = "Membership inference audit"
+    not_run: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         results = tuple(self.results)
@@ -262,13 +307,21 @@ class AuditReport:
         object.__setattr__(self, "results", results)
         object.__setattr__(self, "card", tables.jsonable(dict(self.card)))
         object.__setattr__(self, "title", str(self.title))
+        missing: list[tuple[str, str]] = []
+        for item in self.not_run:
+            if isinstance(item, dict):
+                missing.append((str(item["attack"]), str(item["reason"])))
+            else:
+                a, why = item
+                missing.append((str(a), str(why)))
+        object.__setattr__(self, "not_run", tuple(missing))
         tables.records_table(results)  # validates membership / label consistency
 
     # ----------------------------------------------------------------- queries
     @property
     def verdict(self) -> Verdict:
         """The risk verdict (see :mod:`privmeter.report.verdict` for the rule)."""
-        return assess_risk(self.results)
+        return assess_risk(self.results, not_run=self.not_run)
 
     @property
     def labels(self) -> list[str]:
@@ -309,12 +362,21 @@ class AuditReport:
             self.title,
             f"Risk: {v.level.upper()} ({v.attack}, target {tables.fmt_target(v.target)}): "
             f"{v.reason}.",
-            "",
-            tables.text_table(header, rows),
         ]
+        if v.epsilon_note:
+            lines.append(f"  {v.epsilon_note}.")
+        if v.not_run:
+            lines.append(f"WARNING: {v.missing_text}.")
+        lines += [f"Utility: {u}" for u in tables.utility_lines(self.card)]
+        lines += ["", tables.text_table(header, rows)]
         if any("n/r" in row for row in rows):
             lines.append(
                 "n/r: not resolvable, the FPR level is below 1 / n_non_members of that attack."
+            )
+        for names in tables.identical_groups(self.results, self.labels):
+            lines.append(
+                f"{' and '.join(names)} give identical ROC curves (the same ranking of the "
+                "audit points)."
             )
         return "\n".join(lines)
 
@@ -354,7 +416,8 @@ class AuditReport:
             f"<div class='privmeter-report'><strong>{esc(self.title)}</strong>"
             f"<p>Risk: <strong>{esc(v.level.upper())}</strong> ({esc(v.attack)}, target "
             f"{esc(tables.fmt_target(v.target))}): {esc(v.reason)}.</p>"
-            f"<table><thead>{head}</thead><tbody>{body}</tbody></table></div>"
+            + (f"<p><strong>Warning:</strong> {esc(v.missing_text)}.</p>" if v.not_run else "")
+            + f"<table><thead>{head}</thead><tbody>{body}</tbody></table></div>"
         )
 
     def __repr__(self) -> str:
@@ -364,20 +427,41 @@ class AuditReport:
         )
 
     # ----------------------------------------------------------- (de)serialise
-    def to_dict(self, *, include_images: bool = True) -> dict[str, Any]:
-        """A JSON-serialisable dict (``"schema_version": 1``); see :meth:`from_dict`.
+    def to_dict(
+        self, *, include_images: bool = True, arrays: _ArrayStore | None = None
+    ) -> dict[str, Any]:
+        """A JSON-serialisable dict (``"schema_version": 2``); see :meth:`from_dict`.
 
-        ``verdict`` is included for readers of the file; :meth:`from_dict` recomputes it.
+        ``verdict`` and ``exposed_records`` are included for readers of the file;
+        :meth:`from_dict` recomputes them. Without ``arrays`` the per-point arrays are inline
+        (large for big audits); with it they are added to that store (the ``scores.npz``
+        sidecar that :meth:`save` writes) and referred to by name.
         """
+        best = self.best
+        exposed = [
+            {"rank": e.rank, "point_id": e.point_id, "label": e.label, "score": e.score,
+             "n_non_members_above": e.n_non_members_above, "fpr": e.fpr}
+            for e in tables.top_records(best, None, k=JSON_TOP_RECORDS)
+        ]
+        results: list[dict[str, Any]] = []
+        for r in self.results:
+            if arrays is None:
+                results.append(r.to_dict())
+            else:
+                rd = r.to_dict(include_scores=False)
+                rd["arrays"] = {k: arrays.add(v) for k, v in r.arrays().items()}
+                results.append(rd)
         return {
             "schema_version": REPORT_SCHEMA_VERSION,
             "title": self.title,
             "verdict": self.verdict.to_dict(),
+            "not_run": [{"attack": a, "reason": why} for a, why in self.not_run],
             "card": self.card,
-            "results": [r.to_dict() for r in self.results],
+            "exposed_records": {"attack": self.labels[self.verdict.index], "records": exposed},
+            "results": results,
             "records": None
             if self.records is None
-            else self.records.to_dict(include_images=include_images),
+            else self.records.to_dict(include_images=include_images, arrays=arrays),
         }
 
     def to_json(self, **kwargs: Any) -> str:
@@ -385,7 +469,13 @@ class AuditReport:
         return json.dumps(self.to_dict(), allow_nan=False, **kwargs)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], *, images: ArrayLike | None = None) -> AuditReport:
+    def from_dict(
+        cls,
+        d: dict[str, Any],
+        *,
+        images: ArrayLike | None = None,
+        arrays: _ArrayStore | None = None,
+    ) -> AuditReport:
         """Rebuild a report from :meth:`to_dict` output.
 
         Parameters
@@ -394,33 +484,72 @@ class AuditReport:
             The dict (e.g. ``json.load`` of ``results.json``).
         images : array_like, optional
             The records' images when the dict was written without them.
+        arrays : mapping, optional
+            The per-point arrays the dict refers to (read from ``scores.npz``).
 
         Raises
         ------
         ValueError
-            If the schema version is not one this privmeter reads.
+            If the schema version is not one this privmeter reads, or the dict refers to
+            arrays that were not given.
         """
+        if not isinstance(d, dict):
+            raise ValueError(f"expected a JSON object at the top level, got {type(d).__name__}")
         version = d.get("schema_version")
-        if version != REPORT_SCHEMA_VERSION:
+        if version not in READABLE_SCHEMA_VERSIONS:
             raise ValueError(
                 f"unsupported report schema_version {version!r}; this privmeter reads "
-                f"version {REPORT_SCHEMA_VERSION}"
+                f"versions {', '.join(map(str, READABLE_SCHEMA_VERSIONS))}"
+            )
+        if "results" not in d or not isinstance(d["results"], list):
+            raise ValueError("no 'results' list in the report")
+        results = []
+        for r in d["results"]:
+            refs = r.get("arrays")
+            if refs is None:
+                results.append(AttackResult.from_dict(r))
+                continue
+            if arrays is None:
+                raise ValueError(
+                    f"result {r.get('attack')!r} refers to a {ARRAYS_NAME} sidecar that was "
+                    "not given (load the report with AuditReport.load)"
+                )
+            results.append(
+                AttackResult.from_dict(r, arrays={k: arrays.get(v) for k, v in refs.items()})
             )
         rec = d.get("records")
         return cls(
-            results=tuple(AttackResult.from_dict(r) for r in d["results"]),
+            results=tuple(results),
             card=dict(d.get("card") or {}),
-            records=None if rec is None else RecordData.from_dict(rec, images=images),
+            records=None
+            if rec is None
+            else RecordData.from_dict(rec, images=images, arrays=arrays),
             title=d.get("title", "Membership inference audit"),
+            not_run=tuple(
+                (str(x["attack"]), str(x["reason"])) for x in d.get("not_run") or ()
+            ),
         )
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> AuditReport:
-        """Read a report written by :meth:`save` (its folder or its ``results.json``)."""
+        """Read a report written by :meth:`save` (its folder or its ``results.json``).
+
+        The ``scores.npz`` sidecar is checked against the SHA-256 recorded in the JSON and
+        read with ``allow_pickle=False``; a results.json with inline arrays (schema 1) loads
+        too.
+
+        Raises
+        ------
+        ValueError
+            If the sidecar is missing, does not match its checksum, or is not a plain
+            ``.npz`` of numeric or text arrays.
+        """
         p = Path(path)
         json_path = p / JSON_NAME if p.is_dir() else p
         with open(json_path, encoding="utf-8") as f:
             d = json.load(f)
+        if not isinstance(d, dict):
+            raise ValueError(f"expected a JSON object at the top level, got {type(d).__name__}")
         images = None
         img_path = json_path.parent / IMAGES_NAME
         rec = d.get("records") or {}
@@ -430,7 +559,11 @@ class AuditReport:
                     f"{json_path} refers to record images but {img_path} is missing"
                 )
             images = np.load(img_path, allow_pickle=False)
-        return cls.from_dict(d, images=images)
+        arrays = None
+        ref = d.get("arrays")
+        if ref is not None:
+            arrays = _ArrayStore.read(json_path.parent, ref)
+        return cls.from_dict(d, images=images, arrays=arrays)
 
     # ------------------------------------------------------------------- save
     def save(
@@ -451,9 +584,9 @@ class AuditReport:
             results.json, records.csv, report.pdf, images.npy and the report's plots) are
             replaced or removed; other files are left alone.
         formats : sequence of str
-            Any of ``"html"``, ``"json"`` (``results.json``, plus ``images.npy`` when the
-            records have images), ``"csv"`` (``records.csv``), ``"png"`` (the plots),
-            ``"pdf"``.
+            Any of ``"html"``, ``"json"`` (``results.json`` and its ``scores.npz`` sidecar,
+            plus ``images.npy`` when the records have images), ``"csv"`` (``records.csv``),
+            ``"png"`` (the plots), ``"pdf"``.
 
         Raises
         ------
@@ -479,7 +612,11 @@ class AuditReport:
         out.mkdir(parents=True, exist_ok=True)
         written: list[Path] = []
         if "json" in fmts:
-            written.append(tables.write_json(self, out / JSON_NAME, include_images=False))
+            store = _ArrayStore()
+            d = self.to_dict(include_images=False, arrays=store)
+            d["arrays"] = store.write(out / ARRAYS_NAME)
+            written.append(out / ARRAYS_NAME)
+            written.append(tables.write_json_dict(d, out / JSON_NAME))
             if self.records is not None and self.records.images is not None:
                 np.save(out / IMAGES_NAME, self.records.images, allow_pickle=False)
                 written.append(out / IMAGES_NAME)
@@ -511,7 +648,75 @@ def _remove_previous(out: Path) -> None:
 
     for p in out.iterdir():
         if p.is_file() and (
-            p.name in (HTML_NAME, JSON_NAME, CSV_NAME, PDF_NAME, IMAGES_NAME)
+            p.name in (HTML_NAME, JSON_NAME, CSV_NAME, PDF_NAME, IMAGES_NAME, ARRAYS_NAME)
             or is_report_figure(p.name)
         ):
             p.unlink()
+
+
+class _ArrayStore:
+    """Named per-point arrays for the ``scores.npz`` sidecar, stored once per distinct content.
+
+    Results of several attacks on the same points share their membership, point-id and label
+    arrays: each distinct array is written once.
+    """
+
+    def __init__(self, arrays: dict[str, NDArray[Any]] | None = None) -> None:
+        self._arrays: dict[str, NDArray[Any]] = dict(arrays or {})
+        self._by_digest: dict[tuple[str, tuple[int, ...], str], str] = {}
+
+    def add(self, arr: NDArray[Any]) -> str:
+        a = np.ascontiguousarray(arr)
+        key = (a.dtype.str, a.shape, hashlib.sha256(a.tobytes()).hexdigest())
+        name = self._by_digest.get(key)
+        if name is None:
+            name = f"a{len(self._arrays)}"
+            self._arrays[name] = a
+            self._by_digest[key] = name
+        return name
+
+    def get(self, name: object) -> NDArray[Any]:
+        if not isinstance(name, str) or name not in self._arrays:
+            raise ValueError(f"{ARRAYS_NAME} has no array named {name!r}")
+        return self._arrays[name]
+
+    def write(self, path: Path) -> dict[str, Any]:
+        """Write the arrays (uncompressed ``.npz``) and return the JSON reference to them."""
+        buf = io.BytesIO()
+        for k, a in self._arrays.items():  # object arrays would be pickled: never written
+            if a.dtype.kind not in "biufU":
+                raise TypeError(f"array {k!r} has dtype {a.dtype}; only numbers and text")
+        np.savez(buf, **self._arrays)  # type: ignore[arg-type]
+        data = buf.getvalue()
+        tables._atomic_write(path, data)
+        return {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(),
+                "bytes": len(data)}
+
+    @classmethod
+    def read(cls, folder: Path, ref: object) -> _ArrayStore:
+        if not isinstance(ref, dict) or not isinstance(ref.get("file"), str) or not isinstance(
+            ref.get("sha256"), str
+        ):
+            raise ValueError(f"'arrays' must be {{'file': ..., 'sha256': ...}}, got {ref!r}")
+        name = ref["file"]
+        if Path(name).name != name or name in ("", ".", ".."):
+            raise ValueError(f"'arrays.file' must be a file name beside results.json, got {name!r}")
+        path = folder / name
+        if not path.is_file():
+            raise FileNotFoundError(f"the per-point arrays {path} are missing (see results.json)")
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != ref["sha256"]:
+            raise ValueError(
+                f"{path} does not match the SHA-256 recorded in results.json "
+                f"(expected {ref['sha256']}, got {digest}): the file was changed or damaged"
+            )
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except ValueError as exc:
+            raise ValueError(f"{path} is not a plain .npz of arrays: {exc}") from None
+        for k, a in arrays.items():
+            if a.dtype.kind not in "biufU":
+                raise ValueError(f"{path}: array {k!r} has unsupported dtype {a.dtype}")
+        return cls(arrays)

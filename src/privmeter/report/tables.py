@@ -35,14 +35,17 @@ __all__ = [
     "fmt_auc",
     "fmt_pct",
     "fmt_tpr",
+    "identical_groups",
     "jsonable",
     "per_class",
     "records_table",
     "score_columns",
     "summary_rows",
     "top_records",
+    "utility_lines",
     "write_csv",
     "write_json",
+    "write_json_dict",
 ]
 
 #: FPR levels of the key-figures table.
@@ -493,8 +496,84 @@ def write_csv(report: AuditReport, path: str | os.PathLike[str]) -> Path:
 def write_json(
     report: AuditReport, path: str | os.PathLike[str], *, include_images: bool = True
 ) -> Path:
-    """Write :meth:`AuditReport.to_dict` as strict JSON and return its path."""
+    """Write :meth:`AuditReport.to_dict` (arrays inline) as strict JSON; return its path."""
+    return write_json_dict(report.to_dict(include_images=include_images), path)
+
+
+def write_json_dict(d: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write a dict as strict JSON (no NaN or Infinity literals) and return its path."""
     p = Path(path)
-    text = json.dumps(report.to_dict(include_images=include_images), allow_nan=False, indent=1)
+    text = json.dumps(d, allow_nan=False, indent=1)
     _atomic_write(p, text.encode("utf-8"))
     return p
+
+
+# --------------------------------------------------------------------------- comparisons
+def identical_groups(
+    results: Sequence[AttackResult], labels: Sequence[str] | None = None
+) -> list[list[str]]:
+    """Groups (of two or more) of results with exactly the same ROC curve.
+
+    Two attacks that rank the audit points the same way (``loss`` and ``population`` always
+    do) have the same ROC: drawn on top of each other, one would hide the other. Results on
+    different targets or point sets are never grouped.
+
+    Examples
+    --------
+    >>> from privmeter.result import AttackResult
+    >>> a = AttackResult.from_scores("loss", [0.9, 0.2, 0.4], [1, 0, 1])
+    >>> b = AttackResult.from_scores("population", [9.0, 2.0, 4.0], [1, 0, 1])
+    >>> identical_groups([a, b])
+    [['loss', 'population']]
+    """
+    labs = list(labels) if labels is not None else attack_labels(results)
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, r in enumerate(results):
+        key = (r.target, r.n_members, r.n_non_members, r.roc.tp.tobytes(), r.roc.fp.tobytes())
+        groups.setdefault(key, []).append(i)
+    return [[labs[i] for i in g] for g in groups.values() if len(g) > 1]
+
+
+# --------------------------------------------------------------------------- utility
+def _u(x: Any, pct: bool) -> str:
+    if not isinstance(x, (int, float)) or isinstance(x, bool):
+        return "—"
+    return f"{100 * x:.1f}%" if pct else f"{x:.4g}"
+
+
+def utility_lines(card: dict[str, Any]) -> list[str]:
+    """The model-utility figures of a card (``card["utility"]``) as short lines of text.
+
+    Examples
+    --------
+    >>> utility_lines({"utility": {"metric": "accuracy", "target train": 1.0,
+    ...     "target test": 0.9, "generalisation gap": 0.1}})
+    ['target accuracy: train 100.0%, test 90.0% (generalisation gap 10.0 points)']
+    """
+    u = card.get("utility")
+    if not isinstance(u, dict):
+        return []
+    metric = str(u.get("metric", "accuracy"))
+    pct = metric == "accuracy"
+    lines: list[str] = []
+    for who, label in (("target", "target"), ("models (mean)", "models, mean"),
+                       ("references (mean)", "reference models, mean")):
+        if f"{who} train" not in u:
+            continue
+        line = f"{label} {metric}: train {_u(u[f'{who} train'], pct)}, test " \
+               f"{_u(u.get(f'{who} test'), pct)}"
+        if who != "references (mean)" and "generalisation gap" in u:
+            gap = u["generalisation gap"]
+            line += (f" (generalisation gap {100 * gap:.1f} points)" if pct and
+                     isinstance(gap, (int, float)) else f" (generalisation gap {_u(gap, pct)})")
+        if "target train MSE" in u and who == "target":
+            line += (f"; MSE train {_u(u['target train MSE'], False)}, test "
+                     f"{_u(u.get('target test MSE'), False)}")
+        if "models (mean) train MSE" in u and who == "models (mean)":
+            line += (f"; MSE train {_u(u['models (mean) train MSE'], False)}, test "
+                     f"{_u(u.get('models (mean) test MSE'), False)}")
+        if "references (mean) train MSE" in u and who == "references (mean)":
+            line += (f"; MSE train {_u(u['references (mean) train MSE'], False)}, test "
+                     f"{_u(u.get('references (mean) test MSE'), False)}")
+        lines.append(line)
+    return lines

@@ -11,9 +11,24 @@ check it by hand from the figures in the report:
    pessimistic reading of the data, the attack finds members ten times more often than it
    falsely accuses non-members.
 3. ``AUC_lo`` = the lower bound of the DeLong interval on the AUC.
-4. Level: *severe* if lift >= 50 or AUC_lo >= 0.80; *high* if lift >= 10 or AUC_lo >= 0.65;
+4. ``eps_members`` = the empirical epsilon lower bound from the *members-identified* side
+   of the DP test, ``log(TPR_lo / FPR_hi)`` maximised over thresholds with a Bonferroni
+   correction (:func:`privmeter.metrics.epsilon_lower_bound_detail`). ``e^eps_members`` is
+   a lift too (with the upper bound of the FPR instead of the nominal level), so the lift
+   used below is ``max(lift, e^eps_members)``: a bound that shows members identified
+   several times more often than non-members are accused raises the level, and the verdict
+   and the bound cannot contradict each other on that side.
+5. Level: *severe* if lift >= 50 or AUC_lo >= 0.80; *high* if lift >= 10 or AUC_lo >= 0.65;
    *moderate* if lift >= 2 or AUC_lo >= 0.55; *low* otherwise.
-5. The verdict is the worst level over all attacks (ties broken by lift, then AUC_lo).
+6. The verdict is the worst level over all attacks (ties broken by lift, then AUC_lo).
+   Attacks that were requested but did not run are named in the verdict: the verdict then
+   rests only on the attacks that ran.
+
+The reported epsilon lower bound is two-sided: DP also forbids identifying *non-members*
+confidently (very high losses that a model trained on the record would not give). That
+side exposes no training record, so it does not raise the membership-risk verdict; an
+attack can therefore be *low* with a bound above 1. The report says which side produced the
+bound; ``privmeter gate --max-epsilon`` checks the two-sided (DP) bound.
 
 Low-FPR figures come first because an attacker who is confidently right about a few records
 breaches their privacy even when the average-case AUC is close to 0.5 (Carlini et al.,
@@ -24,6 +39,7 @@ not "no risk".
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,9 +77,18 @@ RULE_LINES: tuple[str, ...] = (
     "FPR (a random guess has lift 1). AUC_lo = lower bound of the DeLong interval on the AUC.",
     "Severe: lift ≥ 50 or AUC_lo ≥ 0.80. High: lift ≥ 10 or AUC_lo ≥ 0.65. "
     "Moderate: lift ≥ 2 or AUC_lo ≥ 0.55. Low: otherwise.",
-    "The verdict is the worst level over all attacks. Lower confidence bounds keep chance "
-    "from inflating it; a small audit can understate the risk, so 'low' means no risk was "
-    "demonstrated at this sample size, not that there is none.",
+    "The lift also counts the ε lower bound from the members-identified side: e^ε = "
+    "TPR_lo / FPR_hi at the best Bonferroni-corrected threshold is a lift as well, so a bound "
+    "that shows members identified more often than chance raises the level.",
+    "The ε lower bound is two-sided: DP also forbids confidently identifying non-members "
+    "(records with a loss too high for a model trained on them). That side exposes no "
+    "training record and does not raise the verdict, so an attack can be 'low' with ε > 1; "
+    "the report names the side of every bound, and gate --max-epsilon checks the two-sided "
+    "bound.",
+    "The verdict is the worst level over all attacks that ran (an attack that could not run "
+    "is named in the verdict). Lower confidence bounds keep chance from inflating it; a small "
+    "audit can understate the risk, so 'low' means no risk was demonstrated at this sample "
+    "size, not that there is none.",
 )
 
 
@@ -96,6 +121,15 @@ class Verdict:
         Confidence level of both bounds.
     reason : str
         One sentence saying which figure set the level.
+    epsilon_lb : float or None
+        The deciding attack's two-sided empirical epsilon lower bound.
+    epsilon_note : str
+        Which side produced that bound, at which threshold, TPR and FPR, and whether it
+        counts in the verdict.
+    not_run : tuple of (attack, reason)
+        Attacks that were requested but produced no result: the verdict rests on the others.
+    ran : tuple of str
+        The attacks the verdict rests on.
     """
 
     level: str
@@ -109,6 +143,10 @@ class Verdict:
     auc_lo: float
     confidence: float
     reason: str
+    epsilon_lb: float | None = None
+    epsilon_note: str = ""
+    not_run: tuple[tuple[str, str], ...] = ()
+    ran: tuple[str, ...] = ()
 
     @property
     def rank(self) -> int:
@@ -129,7 +167,40 @@ class Verdict:
             "auc_lo": self.auc_lo,
             "confidence": self.confidence,
             "reason": self.reason,
+            "epsilon_lb": self.epsilon_lb,
+            "epsilon_note": self.epsilon_note,
+            "not_run": [{"attack": a, "reason": r} for a, r in self.not_run],
+            "missing": self.missing_text,
+            "text": self.text,
         }
+
+    @property
+    def missing_text(self) -> str:
+        """``"LiRA and RMIA did not run: ...; the verdict rests on ..."`` (empty if none)."""
+        if not self.not_run:
+            return ""
+        names = [a for a, _ in self.not_run]
+        reasons = list(dict.fromkeys(r for _, r in self.not_run))
+        rests = ", ".join(self.ran) if self.ran else "the attacks that ran"
+        if len(reasons) == 1:
+            who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+            what = f"{who} did not run: {reasons[0]}"
+        else:
+            what = "; ".join(f"{a} did not run: {r}" for a, r in self.not_run)
+        return f"{what}; the verdict rests on {rests} only and may understate the risk"
+
+    @property
+    def text(self) -> str:
+        """The whole verdict as text: level, deciding attack, reason, ε bound, missing attacks."""
+        parts = [
+            f"{self.level.upper()} ({self.attack}, target "
+            f"{'pooled' if self.target < 0 else self.target}): {self.reason}."
+        ]
+        if self.epsilon_note:
+            parts.append(f"{self.epsilon_note}.")
+        if self.not_run:
+            parts.append(f"WARNING: {self.missing_text}.")
+        return " ".join(parts)
 
 
 def _pct(x: float) -> str:
@@ -167,17 +238,30 @@ def assess_attack(result: AttackResult, *, index: int = 0) -> Verdict:
             reference, tpr_lo = level, t.tpr_ci[0]
             lift = tpr_lo / level
             break
+    eps = result.epsilon_detail
+    eps_lift = math.exp(eps.members) if eps.members > 0 else None
     auc_lo = float(result.auc_ci[0])
     chosen = "low"
     reason = ""
+    conf = f"{100 * result.confidence:g}%"
     for name, min_lift, min_auc in THRESHOLDS:
         if lift is not None and reference is not None and tpr_lo is not None and lift >= min_lift:
             chosen = name
             reason = (
                 f"at FPR {_pct(reference)} the TPR is at least {_pct(tpr_lo)} "
-                f"({100 * result.confidence:g}% lower bound), {lift:.3g}× a random guess "
+                f"({conf} lower bound), {lift:.3g}× a random guess "
                 f"(threshold for {name}: {min_lift:g}×)"
             )
+            break
+        if eps_lift is not None and eps_lift >= min_lift and eps.tpr_lo is not None:
+            chosen = name
+            reason = (
+                f"the ε lower bound from identifying members is {eps.members:.3g}: at score "
+                f"threshold {eps.threshold:.4g} the TPR is at least {_pct(eps.tpr_lo)} while "
+                f"the FPR is at most {_pct(eps.fpr_hi or 0.0)} ({conf}, Bonferroni-corrected), "
+                f"{eps_lift:.3g}× a random guess (threshold for {name}: {min_lift:g}×)"
+            )
+            lift = max(lift or 0.0, eps_lift)
             break
         if auc_lo >= min_auc:
             chosen = name
@@ -209,7 +293,23 @@ def assess_attack(result: AttackResult, *, index: int = 0) -> Verdict:
         auc_lo=auc_lo,
         confidence=float(result.confidence),
         reason=reason,
+        epsilon_lb=float(result.epsilon_lb),
+        epsilon_note=epsilon_note(result),
     )
+
+
+def epsilon_note(result: AttackResult) -> str:
+    """Which side produced the ε lower bound, where, and whether it counts in the verdict."""
+    eps = result.epsilon_detail
+    if eps.side is None:
+        return f"ε lower bound 0 (δ = {result.delta:g}): no test refutes ε = 0"
+    text = f"ε lower bound {eps.value:.3g} (δ = {result.delta:g}) {eps.describe()}"
+    if eps.side != "members identified":
+        text += (
+            f"; from the members-identified side it is {eps.members:.3g}. Identifying "
+            "non-members exposes no training record, so this side does not raise the verdict"
+        )
+    return text
 
 
 def _sort_key(v: Verdict) -> tuple[int, float, float]:
@@ -217,10 +317,18 @@ def _sort_key(v: Verdict) -> tuple[int, float, float]:
     return (v.rank, lift, v.auc_lo)
 
 
-def assess_risk(results: Sequence[AttackResult]) -> Verdict:
+def assess_risk(
+    results: Sequence[AttackResult], *, not_run: Sequence[tuple[str, str]] = ()
+) -> Verdict:
     """The audit's verdict: the worst :func:`assess_attack` level over ``results``.
 
     Ties are broken by the larger lift, then the larger AUC lower bound.
+
+    Parameters
+    ----------
+    results : sequence of AttackResult
+    not_run : sequence of (attack, reason)
+        Attacks that were requested but did not run; named in the verdict's text.
 
     Raises
     ------
@@ -230,4 +338,7 @@ def assess_risk(results: Sequence[AttackResult]) -> Verdict:
     if len(results) == 0:
         raise ValueError("need at least one attack result to assess the risk, got none")
     verdicts = [assess_attack(r, index=i) for i, r in enumerate(results)]
-    return max(verdicts, key=_sort_key)
+    best = max(verdicts, key=_sort_key)
+    missing = tuple((str(a), str(r)) for a, r in not_run)
+    ran = tuple(dict.fromkeys(r.attack for r in results))
+    return dataclasses.replace(best, not_run=missing, ran=ran)
