@@ -9,7 +9,8 @@ data; training those is nearly the whole cost of an audit. This package:
   ``torch.func`` (:class:`EnsembleTrainer`), and scikit-learn models (:class:`SklearnTrainer`);
 - runs jobs in-process, in local processes or on Ray (:class:`InProcessExecutor`,
   :class:`ProcessExecutor`, :class:`RayExecutor`) with identical results;
-- caches results on disk by content (:class:`Store`), so interrupted runs resume;
+- caches results on disk by content (:class:`Store`), so interrupted runs resume with
+  bit-identical results (the ensemble engine trains fixed groups, :func:`ensemble_groups`);
 - ties it together in :func:`train_models`.
 """
 
@@ -29,7 +30,7 @@ from privmeter.training.keep import keep_matrix, target_membership
 from privmeter.training.sklearn_trainer import SklearnTrainer
 from privmeter.training.store import CacheCorruptionWarning, Store, make_key
 from privmeter.training.torch_trainer import TorchTrainer
-from privmeter.training.train import Trainer, model_keys, train_models
+from privmeter.training.train import Trainer, ensemble_groups, model_keys, train_models
 
 __all__ = [
     "MLP",
@@ -45,6 +46,7 @@ __all__ = [
     "TorchTrainer",
     "Trainer",
     "data_fingerprint",
+    "ensemble_groups",
     "indices_fingerprint",
     "keep_matrix",
     "make_key",

@@ -20,6 +20,7 @@ from numpy.typing import ArrayLike
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from privmeter._progress import tick
 from privmeter.training._hashing import check_seed, derive_seeds
 from privmeter.training.torch_trainer import (
     StateDict,
@@ -57,7 +58,11 @@ class EnsembleTrainer:
     optimizer updates the stack: SGD (with momentum and L2 weight decay), Adam and AdamW are
     elementwise, so each model's update, weight decay and optimizer state are its own. Results
     agree with separate runs to float rounding (batched and unbatched matrix products may
-    round differently).
+    round differently). The rounding can also change with the number of stacked models and a
+    model's place in the stack, so a model is bit-reproducible only in the same ensemble:
+    :func:`~privmeter.training.train_models` always trains the same fixed groups
+    (:func:`~privmeter.training.ensemble_groups`) and retrains a whole group on resume.
+    Dropout masks come from one stream seeded by the whole group's seeds.
 
     Requirements: all index sets have the same size (a balanced
     :func:`~privmeter.training.keep_matrix` guarantees it for even ``n_points``), and no
@@ -173,6 +178,7 @@ class EnsembleTrainer:
                         group["lr"] = lr
                     opt.step()
                     step += 1
+                    tick(k_models)  # one optimizer step of each of the K models
 
         stacked = {**params, **buffers}
         return [

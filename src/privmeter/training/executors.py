@@ -6,6 +6,11 @@ from shared state). ``map_shared(fn, shared, jobs)`` sends a large read-only obj
 dataset and trainer) to each worker once instead of once per job. ``on_result(index,
 result)`` is called in the calling process as each job finishes (in completion order), which
 is where results are written to the cache: a job that fails leaves every finished job cached.
+``on_progress(index, n)`` receives the :func:`privmeter._progress.tick` calls a job makes while
+it runs (training loops tick once per optimizer step), in-process and from worker processes.
+
+Worker processes exit by themselves within about a second when the process that started them
+dies (even by ``kill -9``): each runs a watcher thread on its parent's sentinel.
 """
 
 from __future__ import annotations
@@ -15,13 +20,21 @@ import concurrent.futures
 import concurrent.futures.process
 import contextlib
 import multiprocessing
+import multiprocessing.connection
 import os
 import pickle
+import queue
+import re
 import secrets
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
+
+from privmeter import _progress
 
 __all__ = [
     "Executor",
@@ -87,6 +100,9 @@ def _call_plain(fn: Callable[[Any], Any], job: Any) -> Any:
     return fn(job)
 
 
+ProgressCallback = Callable[[int, int], None]
+
+
 class Executor(abc.ABC):
     """Runs a function over a list of jobs and returns the results in job order."""
 
@@ -96,6 +112,7 @@ class Executor(abc.ABC):
         jobs: Sequence[J],
         *,
         on_result: Callable[[int, R], None] | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> list[R]:
         """``[fn(job) for job in jobs]``, possibly in parallel.
 
@@ -104,7 +121,9 @@ class Executor(abc.ABC):
         JobFailedError
             If a job raises; the original exception is its ``__cause__``.
         """
-        return self.map_shared(_call_plain, fn, jobs, on_result=on_result)
+        return self.map_shared(
+            _call_plain, fn, jobs, on_result=on_result, on_progress=on_progress
+        )
 
     @abc.abstractmethod
     def map_shared(
@@ -114,8 +133,14 @@ class Executor(abc.ABC):
         jobs: Sequence[J],
         *,
         on_result: Callable[[int, R], None] | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> list[R]:
-        """``[fn(shared, job) for job in jobs]``, sending ``shared`` to each worker once."""
+        """``[fn(shared, job) for job in jobs]``, sending ``shared`` to each worker once.
+
+        ``on_progress(index, n)``, when given, is called in the calling process with the
+        :func:`privmeter._progress.tick` counts of job ``index`` (possibly batched, possibly
+        late; executors that cannot forward them, such as Ray, never call it).
+        """
 
 
 class InProcessExecutor(Executor):
@@ -134,11 +159,14 @@ class InProcessExecutor(Executor):
         jobs: Sequence[J],
         *,
         on_result: Callable[[int, R], None] | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> list[R]:
         results: list[R] = []
         for i, job in enumerate(jobs):
+            sink = None if on_progress is None else _bind_progress(on_progress, i)
             try:
-                result = fn(shared, job)
+                with _progress.reporting(sink):
+                    result = fn(shared, job)
             except Exception as exc:
                 raise JobFailedError.from_exception(i, job, exc) from exc
             results.append(result)
@@ -150,15 +178,96 @@ class InProcessExecutor(Executor):
         return "InProcessExecutor()"
 
 
+def _bind_progress(on_progress: ProgressCallback, index: int) -> Callable[[int], None]:
+    def sink(n: int) -> None:
+        on_progress(index, n)
+
+    return sink
+
+
 # ------------------------------------------------------------------ processes
-_WORKER_STATE: dict[str, Any] = {"token": None, "shared": None, "threads": None}
+_WORKER_STATE: dict[str, Any] = {"token": None, "shared": None, "threads": None, "queue": None}
+
+#: Seconds between two progress messages from one worker (ticks are summed in between).
+_PROGRESS_FLUSH_S = 0.25
+#: How often a worker's watcher thread checks that its parent is still alive (the parent's
+#: sentinel usually wakes it at once; this poll is the fallback, e.g. for ``fork`` workers).
+_PARENT_POLL_S = 0.5
 
 
-def _init_worker(threads: int | None) -> None:
+def _init_worker(threads: int | None, progress_queue: Any = None) -> None:
     _WORKER_STATE["threads"] = threads
+    if progress_queue is not None:
+        # Never block the worker's exit on progress messages nobody reads any more.
+        progress_queue.cancel_join_thread()
+    _WORKER_STATE["queue"] = progress_queue
+    _start_parent_watch()
 
 
-def _worker_call(token: str, path: str, fn: Callable[[Any, Any], Any], job: Any) -> Any:
+def _start_parent_watch() -> None:
+    """Exit this worker as soon as the process that started it dies.
+
+    ``concurrent.futures`` workers notice a dead parent only when they next read the call
+    queue, so a worker in the middle of a long training job would keep running (and holding
+    CPUs and memory) after a ``kill -9`` of the main process. A daemon thread waits on the
+    parent's sentinel (a pipe that becomes readable when the parent dies, on every start
+    method and platform) and polls ``os.getppid()`` as a fallback, then calls ``os._exit``.
+    """
+    parent = multiprocessing.parent_process()
+    sentinel = getattr(parent, "sentinel", None)
+    ppid = os.getppid() if hasattr(os, "getppid") else None
+
+    def parent_gone() -> bool:
+        if parent is not None and not parent.is_alive():
+            return True
+        return ppid is not None and os.getppid() != ppid
+
+    def watch() -> None:
+        while not parent_gone():
+            if sentinel is None:
+                time.sleep(_PARENT_POLL_S)
+                continue
+            try:
+                multiprocessing.connection.wait([sentinel], timeout=_PARENT_POLL_S)
+            except (OSError, ValueError):
+                time.sleep(_PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="privmeter-parent-watch", daemon=True).start()
+
+
+class _QueueSink:
+    """Sums a job's ticks and sends them to the parent at most every ``_PROGRESS_FLUSH_S``."""
+
+    def __init__(self, q: Any, token: str, index: int) -> None:
+        self._q = q
+        self._token = token
+        self._index = index
+        self._pending = 0
+        self._last = time.monotonic()
+
+    def __call__(self, n: int) -> None:
+        self._pending += n
+        now = time.monotonic()
+        if now - self._last >= _PROGRESS_FLUSH_S:
+            self._last = now
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            with contextlib.suppress(Exception):  # progress must never fail a job
+                self._q.put_nowait((self._token, self._index, self._pending))
+            self._pending = 0
+
+
+def _worker_call(
+    token: str,
+    path: str,
+    fn: Callable[[Any, Any], Any],
+    job: Any,
+    index: int = -1,
+    report: bool = False,
+) -> Any:
     state = _WORKER_STATE
     if state["token"] != token:
         state["shared"] = None  # free the previous call's data first
@@ -171,7 +280,56 @@ def _worker_call(token: str, path: str, fn: Callable[[Any, Any], Any], job: Any)
 
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
-    return fn(state["shared"], job)
+    q = state["queue"]
+    if not report or q is None:
+        return fn(state["shared"], job)
+    sink = _QueueSink(q, token, index)
+    with _progress.reporting(sink):
+        result = fn(state["shared"], job)
+    sink.flush()
+    return result
+
+
+_SHARED_PREFIX = "privmeter-shared-"
+_SHARED_RE = re.compile(rf"^{_SHARED_PREFIX}(\d+)-.*\.pkl$")
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (a zombie counts as gone)."""
+    if pid <= 0:
+        return False
+    if sys.platform.startswith("linux"):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return False
+        return fields[0] not in ("Z", "X")
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _remove_stale_shared_files(folder: str | None = None) -> list[Path]:
+    """Delete shared-data files of ``map_shared`` calls whose process died (e.g. ``kill -9``)."""
+    removed: list[Path] = []
+    root = Path(folder if folder is not None else tempfile.gettempdir())
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return removed
+    me = os.getpid()
+    for entry in entries:
+        match = _SHARED_RE.match(entry.name)
+        if match is None or int(match.group(1)) == me or _pid_alive(int(match.group(1))):
+            continue
+        with contextlib.suppress(OSError):
+            entry.unlink()
+            removed.append(entry)
+    return removed
 
 
 def _pickled(obj: object, what: str) -> bytes:
@@ -238,6 +396,7 @@ class ProcessExecutor(Executor):
             else max(1, cpus // self.max_workers)
         )
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._queue: Any = None
 
     def __repr__(self) -> str:
         return (
@@ -254,6 +413,7 @@ class ProcessExecutor(Executor):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_pool"] = None
+        state["_queue"] = None
         return state
 
     def shutdown(self) -> None:
@@ -261,16 +421,34 @@ class ProcessExecutor(Executor):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        if self._queue is not None:
+            with contextlib.suppress(Exception):
+                self._queue.close()
+            self._queue = None
 
     def _get_pool(self) -> concurrent.futures.ProcessPoolExecutor:
         if self._pool is None:
+            ctx = multiprocessing.get_context(self.start_method)
+            self._queue = ctx.Queue()
             self._pool = concurrent.futures.ProcessPoolExecutor(
                 max_workers=self.max_workers,
-                mp_context=multiprocessing.get_context(self.start_method),
+                mp_context=ctx,
                 initializer=_init_worker,
-                initargs=(self.threads_per_worker,),
+                initargs=(self.threads_per_worker, self._queue),
             )
         return self._pool
+
+    def _drain_progress(self, token: str, on_progress: ProgressCallback | None) -> None:
+        q = self._queue
+        if q is None:
+            return
+        while True:
+            try:
+                tok, index, n = q.get_nowait()
+            except (queue.Empty, OSError, ValueError, EOFError):
+                return
+            if tok == token and on_progress is not None:
+                on_progress(index, n)
 
     def map_shared(
         self,
@@ -279,18 +457,20 @@ class ProcessExecutor(Executor):
         jobs: Sequence[J],
         *,
         on_result: Callable[[int, R], None] | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> list[R]:
         jobs = list(jobs)
         if not jobs:
             return []
         shared_bytes = _pickled(shared, "the shared data (trainer, x, y)")
         _pickled(fn, "the job function")
-        fd, path = tempfile.mkstemp(prefix="privmeter-shared-", suffix=".pkl")
+        _remove_stale_shared_files()
+        fd, path = tempfile.mkstemp(prefix=f"{_SHARED_PREFIX}{os.getpid()}-", suffix=".pkl")
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(shared_bytes)
             del shared_bytes
-            return self._run(fn, path, jobs, on_result)
+            return self._run(fn, path, jobs, on_result, on_progress)
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(path)
@@ -301,28 +481,42 @@ class ProcessExecutor(Executor):
         path: str,
         jobs: list[Any],
         on_result: Callable[[int, Any], None] | None,
+        on_progress: ProgressCallback | None,
     ) -> list[Any]:
         token = secrets.token_hex(8)
         pool = self._get_pool()
+        report = on_progress is not None
         results: list[Any] = [None] * len(jobs)
         failure: tuple[int, BaseException] | None = None
-        futures = {pool.submit(_worker_call, token, path, fn, job): i for i, job in enumerate(jobs)}
+        futures = {
+            pool.submit(_worker_call, token, path, fn, job, i, report): i
+            for i, job in enumerate(jobs)
+        }
+        pending = set(futures)
         try:
-            for future in concurrent.futures.as_completed(futures):
-                i = futures[future]
-                if future.cancelled():
-                    continue
-                exc = future.exception()
-                if exc is not None:
-                    if failure is None:
-                        failure = (i, exc)
-                        for other in futures:
-                            other.cancel()  # not started yet: skipped; running ones finish
-                    continue
-                result = future.result()
-                results[i] = result
-                if on_result is not None:
-                    on_result(i, result)
+            while pending:
+                done, pending = concurrent.futures.wait(
+                    pending,
+                    timeout=_PROGRESS_FLUSH_S if report else None,
+                    return_when=concurrent.futures.FIRST_COMPLETED,
+                )
+                if report:
+                    self._drain_progress(token, on_progress)
+                for future in sorted(done, key=futures.__getitem__):
+                    i = futures[future]
+                    if future.cancelled():
+                        continue
+                    exc = future.exception()
+                    if exc is not None:
+                        if failure is None:
+                            failure = (i, exc)
+                            for other in futures:
+                                other.cancel()  # not started yet: skipped; running ones finish
+                        continue
+                    result = future.result()
+                    results[i] = result
+                    if on_result is not None:
+                        on_result(i, result)
         except BaseException:
             for other in futures:
                 other.cancel()
@@ -331,6 +525,7 @@ class ProcessExecutor(Executor):
             i, exc = failure
             if isinstance(exc, concurrent.futures.process.BrokenProcessPool):
                 self._pool = None  # a worker died: start a fresh pool next time
+                self._queue = None
             raise JobFailedError.from_exception(i, jobs[i], exc) from exc
         return results
 
@@ -439,6 +634,7 @@ class RayExecutor(Executor):
         jobs: Sequence[J],
         *,
         on_result: Callable[[int, R], None] | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> list[R]:
         jobs = list(jobs)
         if not jobs:

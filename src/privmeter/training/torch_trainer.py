@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from numpy.typing import ArrayLike, NDArray
 from torch import nn
 
+from privmeter._progress import tick
 from privmeter.training._hashing import (
     as_numpy,
     callable_identity,
@@ -356,6 +357,11 @@ class TorchTrainer:
         -------
         dict of str to torch.Tensor
             ``model.state_dict()``, detached, on the CPU.
+
+        Notes
+        -----
+        Each optimizer step reports one unit of progress (:func:`privmeter._progress.tick`),
+        which :func:`~privmeter.training.train_models` shows as a progress bar.
         """
         seed = check_seed(seed)
         n_rows = int(np.shape(x)[0]) if not isinstance(x, torch.Tensor) else int(x.shape[0])
@@ -386,4 +392,9 @@ class TorchTrainer:
                         group["lr"] = lr
                     opt.step()
                     step += 1
+                    tick(1)
         return {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
+
+    def steps(self, n_points: int) -> int:
+        """Optimizer steps of one :meth:`fit` on ``n_points`` points (the progress units)."""
+        return self.epochs * -(-int(n_points) // self.batch_size)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from privmeter._progress import ProgressBar
 from privmeter.training._hashing import (
     as_numpy,
     check_seed,
@@ -22,7 +24,15 @@ from privmeter.training.executors import Executor, InProcessExecutor
 from privmeter.training.store import Store, make_key
 from privmeter.training.torch_trainer import TorchTrainer
 
-__all__ = ["EnsembleJob", "Trainer", "TrainingJob", "model_keys", "train_models"]
+__all__ = [
+    "EnsembleJob",
+    "Progress",
+    "Trainer",
+    "TrainingJob",
+    "ensemble_groups",
+    "model_keys",
+    "train_models",
+]
 
 _LOG = logging.getLogger("privmeter.training")
 
@@ -125,6 +135,51 @@ def _resolve_seeds(seeds: int | Sequence[int] | NDArray[np.integer[Any]], n: int
     return [check_seed(s) for s in seq]
 
 
+def _check_ensemble_size(ensemble_size: int | None) -> int | None:
+    if ensemble_size is None:
+        return None
+    if (
+        isinstance(ensemble_size, bool)
+        or not isinstance(ensemble_size, (int, np.integer))
+        or ensemble_size < 1
+    ):
+        raise ValueError(f"ensemble_size must be a positive integer, got {ensemble_size!r}")
+    return int(ensemble_size)
+
+
+def ensemble_groups(
+    keep: ArrayLike, *, ensemble_size: int | None = None
+) -> list[tuple[int, ...]]:
+    """The fixed ensembles the vectorized engine trains: keep rows grouped by training-set size.
+
+    Models (keep rows) with the same number of training points are grouped in row order and
+    cut into consecutive chunks of ``ensemble_size`` (default: one group per size). The
+    grouping depends only on the keep matrix and ``ensemble_size``, never on which models are
+    already cached: batched matrix products round differently with the number of stacked
+    models, so a model is bit-reproducible only in the same group at the same place, and an
+    interrupted run retrains whole groups.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> keep = np.array([[1, 1, 0], [1, 0, 0], [0, 1, 1], [0, 0, 1], [1, 0, 1]], dtype=bool)
+    >>> ensemble_groups(keep, ensemble_size=2)
+    [(0, 2), (4,), (1, 3)]
+    """
+    arr = np.asarray(keep)
+    if arr.ndim != 2:
+        raise ValueError(f"keep must be a 2-D (n_models, n_points) matrix, got shape {arr.shape}")
+    size = _check_ensemble_size(ensemble_size)
+    by_size: dict[int, list[int]] = {}
+    for m, n in enumerate(arr.astype(bool).sum(axis=1).tolist()):
+        by_size.setdefault(int(n), []).append(m)
+    groups: list[tuple[int, ...]] = []
+    for members in by_size.values():
+        step = size or len(members)
+        groups.extend(tuple(members[i : i + step]) for i in range(0, len(members), step))
+    return groups
+
+
 def model_keys(
     trainer: Trainer,
     x: Any,
@@ -133,17 +188,21 @@ def model_keys(
     *,
     seeds: int | Sequence[int],
     vectorized: bool = False,
+    ensemble_size: int | None = None,
 ) -> list[str]:
     """The cache keys :func:`train_models` uses for these models (one per keep row).
 
     A key is the sha256 of the trainer's fingerprint, the data fingerprint (bytes, shapes and
     dtypes of ``x`` and ``y``), the training indices, the seed, the engine (single or
-    ensemble: their results agree only to float rounding) and privmeter's version.
+    ensemble: their results agree only to float rounding) and privmeter's version; for the
+    ensemble engine also the model's group (:func:`ensemble_groups`: every member's indices
+    and seed, and the model's place in it), since the rounding depends on the group.
     """
     n_rows = int(np.shape(as_numpy(x))[0]) if not hasattr(x, "shape") else int(x.shape[0])
     keep_arr = _check_keep(keep, n_rows)
     seed_list = _resolve_seeds(seeds, keep_arr.shape[0])
-    return _keys(trainer, data_fingerprint(x, y), keep_arr, seed_list, vectorized)
+    groups = ensemble_groups(keep_arr, ensemble_size=ensemble_size) if vectorized else None
+    return _keys(trainer, data_fingerprint(x, y), keep_arr, seed_list, groups)
 
 
 def _keys(
@@ -151,11 +210,11 @@ def _keys(
     data_fp: str,
     keep: NDArray[np.bool_],
     seeds: list[int],
-    vectorized: bool,
+    groups: list[tuple[int, ...]] | None,
 ) -> list[str]:
     trainer_fp = trainer.fingerprint()
-    engine = "ensemble" if vectorized else "single"
-    return [
+    engine = "single" if groups is None else "ensemble"
+    base = [
         make_key(
             "trained_model",
             trainer=trainer_fp,
@@ -167,30 +226,45 @@ def _keys(
         )
         for row, seed in zip(keep, seeds, strict=True)
     ]
+    if groups is None:
+        return base
+    keys = list(base)
+    for group in groups:
+        members = [base[m] for m in group]
+        for position, m in enumerate(group):
+            keys[m] = make_key(
+                "trained_model", member=base[m], ensemble=members, position=position
+            )
+    return keys
 
 
-class Progress:
-    """A tqdm progress bar over models, or nothing when disabled or tqdm is absent."""
+class Progress(ProgressBar):
+    """A tqdm progress bar over models (``Progress(total, initial, enabled, desc=...)``).
+
+    Kept for callers of the earlier helper; new code can use
+    :class:`privmeter._progress.ProgressBar` directly.
+    """
 
     def __init__(
-        self, total: int, initial: int, enabled: bool, *, desc: str = "training"
+        self, total: int, initial: int, enabled: bool | None, *, desc: str = "training",
+        unit: str = "model",
     ) -> None:
-        self._bar: Any = None
-        if enabled:
-            try:
-                from tqdm.auto import tqdm
-            except ImportError:
-                _LOG.debug("tqdm is not installed: no progress bar")
-            else:
-                self._bar = tqdm(total=total, initial=initial, unit="model", desc=desc)
+        super().__init__(total, initial=initial, enabled=enabled, desc=desc, unit=unit)
 
-    def update(self, n: int) -> None:
-        if self._bar is not None:
-            self._bar.update(n)
 
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
+def _units(trainer: Trainer, n_points: int) -> int:
+    """Progress units of training one model: optimizer steps for torch trainers, else 1."""
+    steps = getattr(trainer, "steps", None)
+    if isinstance(trainer, TorchTrainer) and callable(steps):
+        return max(1, int(steps(n_points)))
+    return 1
+
+
+def _accepts_progress(executor: Executor) -> bool:
+    try:
+        return "on_progress" in inspect.signature(executor.map_shared).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def train_models(
@@ -209,9 +283,12 @@ def train_models(
     """Train one model per row of ``keep`` (model ``m`` on ``x[keep[m]]``), with caching.
 
     Models already in ``store`` are loaded (after an integrity check), the others are trained by
-    ``executor`` and written to the store as each finishes, so an interrupted run resumes where
-    it stopped and retrains nothing that was complete; with the single-model engine the
-    resumed results are bit-identical to an uninterrupted run.
+    ``executor`` and written to the store as each finishes, so an interrupted run (even by
+    ``kill -9``) resumes where it stopped, and its results are bit-identical to an
+    uninterrupted run with every engine and executor. The vectorized engine always trains the
+    same fixed groups (:func:`ensemble_groups`), because batched matrix products round
+    differently with the number of stacked models: a group with any model missing from the
+    cache is retrained as a whole.
 
     Parameters
     ----------
@@ -229,13 +306,16 @@ def train_models(
         Default :class:`InProcessExecutor`. :class:`ProcessExecutor` and
         :class:`RayExecutor` give bit-identical results for the same seeds.
     progress : bool
-        Show a tqdm progress bar (when tqdm is installed).
+        Show a tqdm progress bar (when tqdm is installed). Torch models advance it at every
+        optimizer step (also from worker processes), other trainers once per model.
     vectorized : bool
         Train torch models with the :class:`EnsembleTrainer` (K models at once): models with
-        the same training-set size are grouped, in chunks of ``ensemble_size``.
+        the same training-set size are grouped, in chunks of ``ensemble_size``
+        (:func:`ensemble_groups`).
     ensemble_size : int, optional
         Models per ensemble job (default: a whole size group in one job). Use smaller
-        chunks to spread ensembles over several workers.
+        chunks to spread ensembles over several workers, or to lose less work to an
+        interruption. Part of the cache keys of the vectorized engine.
 
     Returns
     -------
@@ -279,8 +359,7 @@ def train_models(
         raise ValueError(
             f"vectorized=True needs a TorchTrainer (ensemble training), got {type(trainer)!r}"
         )
-    if ensemble_size is not None and (isinstance(ensemble_size, bool) or ensemble_size < 1):
-        raise ValueError(f"ensemble_size must be a positive integer, got {ensemble_size!r}")
+    ensemble_size = _check_ensemble_size(ensemble_size)
     kind = trainer.result_kind
     if kind not in ("state_dict", "object"):
         raise ValueError(f"unknown result_kind {kind!r}; expected 'state_dict' or 'object'")
@@ -288,42 +367,77 @@ def train_models(
     indices = [np.flatnonzero(row).astype(np.int64) for row in keep_arr]
 
     results: list[Any] = [None] * n_models
-    keys = _keys(trainer, data_fingerprint(x, y), keep_arr, seed_list, vectorized)
-    missing = list(range(n_models))
+    groups: list[tuple[int, ...]] = (
+        ensemble_groups(keep_arr, ensemble_size=ensemble_size)
+        if vectorized
+        else [(m,) for m in range(n_models)]
+    )
+    keys = _keys(
+        trainer, data_fingerprint(x, y), keep_arr, seed_list, groups if vectorized else None
+    )
+    todo: list[tuple[int, ...]] = list(groups)
     if store is not None:
-        missing = []
-        for m, key in enumerate(keys):
-            cached = store.get_state_dict(key) if kind == "state_dict" else store.get_object(key)
-            if cached is None:
-                missing.append(m)
-            else:
-                results[m] = cached
-        if len(missing) < n_models:
-            _LOG.info("loaded %d of %d models from %s", n_models - len(missing), n_models, store)
-
-    jobs: list[TrainingJob | EnsembleJob] = []
-    if vectorized:
-        groups: dict[int, list[int]] = {}
-        for m in missing:
-            groups.setdefault(len(indices[m]), []).append(m)
-        for members in groups.values():
-            size = ensemble_size or len(members)
-            for start in range(0, len(members), size):
-                chunk = members[start : start + size]
-                jobs.append(
-                    EnsembleJob(
-                        models=tuple(chunk),
-                        seeds=tuple(seed_list[m] for m in chunk),
-                        indices=tuple(indices[m] for m in chunk),
-                        keys=tuple(keys[m] for m in chunk),
-                    )
+        todo = []
+        loaded = 0
+        for group in groups:
+            found: list[Any] = []
+            for m in group:
+                cached = (
+                    store.get_state_dict(keys[m]) if kind == "state_dict"
+                    else store.get_object(keys[m])
                 )
-    else:
-        jobs = [TrainingJob(m, seed_list[m], indices[m], keys[m]) for m in missing]
+                if cached is None:
+                    break
+                found.append(cached)
+            if len(found) == len(group):
+                for m, value in zip(group, found, strict=True):
+                    results[m] = value
+                loaded += len(group)
+            else:
+                # Retrain the whole group, even its cached members: a model of an ensemble is
+                # bit-reproducible only when trained in the same group (see ensemble_groups).
+                todo.append(group)
+        if loaded:
+            _LOG.info("loaded %d of %d models from %s", loaded, n_models, store)
 
-    bar = Progress(n_models, n_models - len(missing), progress)
+    jobs: list[TrainingJob | EnsembleJob]
+    if vectorized:
+        jobs = [
+            EnsembleJob(
+                models=group,
+                seeds=tuple(seed_list[m] for m in group),
+                indices=tuple(indices[m] for m in group),
+                keys=tuple(keys[m] for m in group),
+            )
+            for group in todo
+        ]
+    else:
+        jobs = [TrainingJob(g[0], seed_list[g[0]], indices[g[0]], keys[g[0]]) for g in todo]
+
+    units = [_units(trainer, len(idx)) for idx in indices]
+    job_units = [sum(units[m] for m in group) for group in todo]
+    reported = [0] * len(jobs)
+    finished = [False] * len(jobs)
+    n_done = n_models - sum(len(g) for g in todo)
+    by_steps = isinstance(trainer, TorchTrainer)
+    bar = ProgressBar(
+        sum(units), initial=sum(units) - sum(job_units), enabled=progress, desc="training",
+        unit="step" if by_steps else "model",
+    )
+    if by_steps:
+        bar.set_postfix(f"{n_done}/{n_models} models")
+
+    def on_progress(i: int, n: int) -> None:
+        # Ticks can arrive late (after the job's result, from another process): clamp them.
+        if finished[i]:
+            return
+        n = min(int(n), job_units[i] - reported[i])
+        if n > 0:
+            reported[i] += n
+            bar.update(n)
 
     def on_result(i: int, result: Any) -> None:
+        nonlocal n_done
         job = jobs[i]
         if isinstance(job, EnsembleJob):
             pairs = list(zip(job.models, result, strict=True))
@@ -336,10 +450,20 @@ def train_models(
                 else:
                     store.put_object(keys[m], value)
             results[m] = value
-        bar.update(len(pairs))
+        finished[i] = True
+        n_done += len(pairs)
+        if by_steps:
+            bar.set_postfix(f"{n_done}/{n_models} models")
+        bar.update(job_units[i] - reported[i])
+        reported[i] = job_units[i]
 
+    extra: dict[str, Any] = {}
+    if bar.active and _accepts_progress(executor):
+        extra["on_progress"] = on_progress
     try:
-        executor.map_shared(run_training_job, (trainer, x, y), jobs, on_result=on_result)
+        executor.map_shared(
+            run_training_job, (trainer, x, y), jobs, on_result=on_result, **extra
+        )
     finally:
         bar.close()
     return results
