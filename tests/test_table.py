@@ -52,7 +52,7 @@ def test_nan_reports_count_and_first_index() -> None:
         (np.full((2, 3), -1.0), np.zeros((2, 3), bool), {"kind": "loss"}, "losses must be non-"),
         (
             np.zeros((2, 3)), np.zeros((2, 3), bool), {"role": ["audit", "pop", "audit"]},
-            "role must be 'audit' or 'population'; got 'pop' at point 1",
+            "role must be 'audit', 'population' or 'reference'; got 'pop' at point 1",
         ),
         (
             np.zeros((2, 3)), np.zeros((2, 3), bool), {"role": ["population"] * 3},

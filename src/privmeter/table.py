@@ -6,14 +6,15 @@ exists; everything after it (attacks, metrics, reports) is a cheap pure function
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
+    "ROLES",
     "SIGNAL_KINDS",
     "SignalTable",
     "logit_margin_from_logits",
@@ -30,9 +31,13 @@ __all__ = [
 #: - ``"custom"``: any real-valued signal; its orientation is given by ``higher_is_member``.
 SIGNAL_KINDS = ("logit_margin", "probability", "loss", "custom")
 SignalKind = Literal["logit_margin", "probability", "loss", "custom"]
+_T = TypeVar("_T")
 
 _ROLE_AUDIT = "audit"
 _ROLE_POPULATION = "population"
+_ROLE_REFERENCE = "reference"
+#: The point roles a table accepts (see :class:`SignalTable`).
+ROLES = (_ROLE_AUDIT, _ROLE_POPULATION, _ROLE_REFERENCE)
 
 
 def _first_indices(mask: NDArray[np.bool_], limit: int = 5) -> str:
@@ -54,9 +59,14 @@ class SignalTable:
     membership : array_like of bool, shape (n_models, n_points)
         True where point ``i`` was in model ``m``'s training set.
     role : array_like of str, shape (n_points,), optional
-        ``"audit"`` (the point whose membership is inferred) or ``"population"`` (a point
+        ``"audit"`` (the point whose membership is inferred), ``"population"`` (a point
         drawn from the same distribution, used by attacks for calibration; it must not be a
-        member of the target). Default: every point is an audit point.
+        member of the target; reference models may have trained on it) or ``"reference"`` (a
+        point seen only through the reference models, typically their training data when they
+        were trained outside the audited data: its reference-model membership tunes RMIA's
+        offline ``a`` and trains shadow attack models; the target's value and membership on
+        it are never used, so any finite value will do). Default: every point is an audit
+        point.
     labels : array_like of int, shape (n_points,), optional
         Class label of each point (used for per-class figures).
     groups : array_like, shape (n_points,), optional
@@ -100,6 +110,9 @@ class SignalTable:
     higher_is_member: bool | None = None
     point_ids: NDArray[np.int64] = field(default=None)  # type: ignore[arg-type]
     metadata: dict[str, Any] = field(default_factory=dict)
+    _cache: dict[str, Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         values = np.asarray(self.values)
@@ -178,15 +191,17 @@ class SignalTable:
             role = np.asarray(self.role).astype(str)
             if role.shape != (n_points,):
                 raise ValueError(f"role has shape {role.shape}, expected ({n_points},)")
-            unknown = ~np.isin(role, (_ROLE_AUDIT, _ROLE_POPULATION))
+            unknown = ~np.isin(role, ROLES)
             if unknown.any():
                 raise ValueError(
-                    f"role must be 'audit' or 'population'; got {str(role[unknown][0])!r} at point "
-                    f"{int(np.argmax(unknown))}"
+                    "role must be 'audit', 'population' or 'reference'; got "
+                    f"{str(role[unknown][0])!r} at point {int(np.argmax(unknown))}"
                 )
             role = role.astype("<U10")
         if not (role == _ROLE_AUDIT).any():
-            raise ValueError("the table has no audit point (every role is 'population')")
+            raise ValueError(
+                "the table has no audit point (every role is 'population' or 'reference')"
+            )
 
         labels = None
         if self.labels is not None:
@@ -227,6 +242,25 @@ class SignalTable:
         object.__setattr__(self, "point_ids", point_ids)
         object.__setattr__(self, "metadata", dict(self.metadata))
 
+    def cached(self, key: str, compute: Callable[[], _T]) -> _T:
+        """``compute()``, computed once per table and key (arrays are returned read-only).
+
+        The table is immutable, so a conversion of its values (the logit margin, log
+        probabilities, ...) never changes: attacks run once per target in the multi-target
+        games would otherwise convert the whole table for every target (O(M^2 N) work for M
+        models). Keys are private to privmeter (``"logit_margin"``, ``"log_proba:T"``, ...).
+        """
+        cache = self._cache
+        if key in cache:
+            return cast(_T, cache[key])
+        value: Any = compute()
+        if isinstance(value, np.ndarray) and value.flags.writeable:
+            if not value.flags.owndata:
+                value = value.copy()
+            value.setflags(write=False)
+        cache[key] = value
+        return cast(_T, value)
+
     # ------------------------------------------------------------------ shape
     @property
     def n_models(self) -> int:
@@ -245,25 +279,34 @@ class SignalTable:
 
     @property
     def audit_mask(self) -> NDArray[np.bool_]:
-        """Boolean mask of the audit points."""
-        return np.asarray(self.role == _ROLE_AUDIT)
+        """Boolean mask of the audit points (read-only)."""
+        return self.cached("mask:audit", lambda: self.role == _ROLE_AUDIT)
 
     @property
     def population_mask(self) -> NDArray[np.bool_]:
-        """Boolean mask of the population points."""
-        return np.asarray(self.role == _ROLE_POPULATION)
+        """Boolean mask of the population points (read-only)."""
+        return self.cached("mask:population", lambda: self.role == _ROLE_POPULATION)
+
+    @property
+    def reference_mask(self) -> NDArray[np.bool_]:
+        """Boolean mask of the reference-only points (read-only)."""
+        return self.cached("mask:reference", lambda: self.role == _ROLE_REFERENCE)
 
     def __repr__(self) -> str:
+        n_ref = int(self.reference_mask.sum())
+        ref = f", reference={n_ref}" if n_ref else ""
         return (
             f"SignalTable(n_models={self.n_models}, n_points={self.n_points} "
-            f"(audit={int(self.audit_mask.sum())}, population={int(self.population_mask.sum())}),"
-            f" n_queries={self.n_queries}, kind={self.kind!r})"
+            f"(audit={int(self.audit_mask.sum())}, population={int(self.population_mask.sum())}"
+            f"{ref}), n_queries={self.n_queries}, kind={self.kind!r})"
         )
 
     # ------------------------------------------------------------ conversions
     def oriented(self) -> NDArray[np.float64]:
-        """Values oriented so that higher means more member-like (a view or a new array)."""
-        return self.values if self.higher_is_member else -self.values
+        """Values oriented so that higher means more member-like (read-only; cached)."""
+        if self.higher_is_member:
+            return self.values
+        return self.cached("oriented", lambda: -self.values)
 
     def logit_margin(self) -> NDArray[np.float64]:
         """The signal on the logit scale ``phi = log p - log(1 - p)``.
@@ -272,10 +315,13 @@ class SignalTable:
         exactly 0 or 1 maps to a large finite value, clipped at ``+-745``) and from the
         cross-entropy ``loss = softplus(-phi)`` for ``"loss"``. For ``"custom"`` the oriented
         values are returned unchanged (the attacks then treat them as already on a
-        Gaussian-friendly scale).
+        Gaussian-friendly scale). Computed once per table (read-only).
         """
         if self.kind == "logit_margin":
             return self.values
+        return self.cached("logit_margin", self._logit_margin)
+
+    def _logit_margin(self) -> NDArray[np.float64]:
         if self.kind == "probability":
             return logit_margin_from_proba(self.values)
         if self.kind == "loss":
@@ -293,7 +339,8 @@ class SignalTable:
     def log_proba(self, temperature: float = 1.0) -> NDArray[np.float64]:
         """Log true-class probability ``log sigmoid(phi / T)`` (``T`` a temperature).
 
-        For ``"custom"`` signals, raises: a probability cannot be derived from them.
+        For ``"custom"`` signals, raises: a probability cannot be derived from them. Computed
+        once per table and temperature (read-only).
         """
         if self.kind == "custom":
             raise ValueError(
@@ -302,11 +349,15 @@ class SignalTable:
             )
         if temperature <= 0 or not np.isfinite(temperature):
             raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
-        phi = self.logit_margin()
-        if self.kind == "probability" and temperature == 1.0:
-            with np.errstate(divide="ignore"):
-                return np.log(self.values)
-        return -np.logaddexp(0.0, -phi / temperature)
+        t = float(temperature)
+
+        def compute() -> NDArray[np.float64]:
+            if self.kind == "probability" and t == 1.0:
+                with np.errstate(divide="ignore"):
+                    return np.asarray(np.log(self.values))
+            return np.asarray(-np.logaddexp(0.0, -self.logit_margin() / t))
+
+        return self.cached(f"log_proba:{t!r}", compute)
 
     def subset_models(self, models: Sequence[int] | NDArray[np.int64]) -> SignalTable:
         """A new table with only the given models (in that order)."""

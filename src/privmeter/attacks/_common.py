@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
 from privmeter.table import SignalTable
 
-__all__ = ["desaturate", "member_likeness", "reference_models", "require_refs"]
+__all__ = [
+    "desaturate",
+    "gaussian_margin",
+    "member_likeness",
+    "reference_models",
+    "require_refs",
+    "rescale",
+]
 
 #: Logit margins in this band are the adapters' stand-ins for a probability of exactly 0 or 1
 #: (log 0 is floored at -745, so such margins land within 745 +- log(n_classes)).
@@ -81,3 +90,62 @@ def desaturate(phi: NDArray[np.float64]) -> tuple[NDArray[np.float64], dict[str,
     cap = (float(finite.max()) if finite.size else 0.0) + 1.0
     out = np.where(sat, np.sign(phi) * cap, phi)
     return out, {"saturated_values": n, "saturation_cap": cap}
+
+
+#: Margins whose largest magnitude has a binary exponent outside this range are rescaled by a
+#: power of two before Gaussian fits (see :func:`rescale`).
+_SAFE_EXPONENTS = (-16, 16)
+
+
+def rescale(
+    phi: NDArray[np.float64], *, lo: float | None = None, hi: float | None = None
+) -> tuple[NDArray[np.float64], int]:
+    """Scale ``phi`` by an exact power of two so that its largest magnitude is about 1.
+
+    LiRA and Attack-R are invariant to a common rescaling of the signal in exact arithmetic,
+    but not in floating point: the squared deviations of signals of order 1e-300 underflow
+    (a table multiplied by 1e-300 gave LiRA AUC 0.500 instead of 0.743) and those of order
+    1e308 overflow (NaN scores). Multiplying by ``2**-e`` is exact (no digit of the signal is
+    lost), so the scores are those of the unscaled signal. Signals whose largest magnitude
+    lies within ``2**-16 .. 2**16`` are returned unchanged, without a copy.
+
+    Returns the (possibly new) array and the exponent ``e`` it was divided by (0 = unchanged).
+
+    Examples
+    --------
+    >>> x, e = rescale(np.array([3e-300, -1e-300]))
+    >>> e, bool(abs(x).max() <= 1.0), float(x[0] / x[1])
+    (-995, True, -3.0)
+    """
+    if phi.size == 0:
+        return phi, 0
+    top = float(phi.max()) if hi is None else hi
+    bottom = float(phi.min()) if lo is None else lo
+    big = max(abs(top), abs(bottom))
+    if big == 0.0 or not np.isfinite(big):
+        return phi, 0
+    e = int(np.frexp(big)[1])
+    if _SAFE_EXPONENTS[0] <= e <= _SAFE_EXPONENTS[1]:
+        return phi, 0
+    return np.ldexp(phi, -e), e
+
+
+def gaussian_margin(table: SignalTable) -> tuple[NDArray[np.float64], dict[str, Any]]:
+    """The logit margin prepared for Gaussian fits (LiRA, Attack-R), once per table.
+
+    Saturated margins are capped (:func:`desaturate`), then the signal is rescaled by a power
+    of two when its magnitude would make squared deviations overflow or underflow
+    (:func:`rescale`). Returns the read-only array and diagnostics for the attack's extras.
+    """
+
+    def compute() -> tuple[NDArray[np.float64], dict[str, Any]]:
+        phi, info = desaturate(table.logit_margin())
+        phi, e = rescale(phi)
+        if e:
+            info = {**info, "rescale_exponent": e}  # the signal was divided by 2**e
+        if phi.flags.writeable:
+            phi.setflags(write=False)
+        return phi, info
+
+    phi, info = table.cached("gaussian_margin", compute)
+    return phi, dict(info)

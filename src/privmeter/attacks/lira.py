@@ -10,11 +10,17 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
-from privmeter.attacks._common import desaturate, require_refs
+from privmeter.attacks._common import gaussian_margin, require_refs
 from privmeter.attacks._registry import AttackOutput, AttackSpec, register_attack
 from privmeter.table import SignalTable
 
-__all__ = ["GaussianStats", "LiraParams", "lira_attack", "reference_stats"]
+__all__ = [
+    "GaussianStats",
+    "LiraParams",
+    "combined_global_var",
+    "lira_attack",
+    "reference_stats",
+]
 
 _CHUNK = 8192
 #: With fewer reference models per point, a per-point variance is too noisy (its relative
@@ -51,25 +57,66 @@ class LiraParams:
 class GaussianStats:
     """Per-point Gaussian fits of reference signals (arrays of shape (n_points, n_queries)).
 
-    ``var`` is the per-point unbiased variance (NaN where fewer than 2 models) and
-    ``pooled_var`` the pooled variance per query: sum of squared deviations over
-    sum of (count - 1), over all points.
+    ``var`` is the per-point unbiased variance (NaN where fewer than 2 models),
+    ``pooled_var`` the pooled within-point variance per query: sum of squared deviations
+    over sum of (count - 1), over all points (NaN when no point has 2 models), and
+    ``global_var`` the variance of all the signals of every point and model together, about
+    the grand mean (Carlini et al.'s ``fix_variance`` estimator, ``np.std(dat_in)`` in their
+    code): defined with a single model per point. ``ss`` holds the per-point sums of squared
+    deviations.
     """
 
     mean: NDArray[np.float64]
     var: NDArray[np.float64]
     count: NDArray[np.int64]
     pooled_var: NDArray[np.float64]
+    global_var: NDArray[np.float64] = field(default_factory=lambda: np.full(1, np.nan))
+    ss: NDArray[np.float64] | None = None
 
-    def variance(self, *, fix_variance: bool) -> NDArray[np.float64]:
-        """Pooled or per-point variance, floored at ``1e-8`` x the pooled one (and 1e-300).
+    @property
+    def pooled_defined(self) -> bool:
+        """Whether the pooled within-point variance is estimable (some point has 2 models)."""
+        return bool(np.all(np.isfinite(self.pooled_var)))
 
-        The floor keeps a point whose reference signals all coincide from producing an
-        infinite score.
+    def fixed_var(self) -> NDArray[np.float64]:
+        """The one variance per query used with ``fix_variance``: pooled, else global.
+
+        The pooled within-point variance when some point has at least two models; with one
+        model per point (two reference models online, one offline) it is undefined and the
+        global variance is used instead (Carlini et al. 2022 recommend one global variance
+        for few reference models).
         """
-        pooled = np.nan_to_num(self.pooled_var, nan=0.0)
-        var = np.broadcast_to(pooled, self.var.shape) if fix_variance else self.var
-        return np.asarray(np.maximum(var, np.maximum(pooled * 1e-8, 1e-300)))
+        return self.pooled_var if self.pooled_defined else self.global_var
+
+    def variance(
+        self, *, fix_variance: bool, fixed: NDArray[np.float64] | None = None
+    ) -> NDArray[np.float64]:
+        """Fixed (``fixed`` or :meth:`fixed_var`) or per-point variance, with a floor.
+
+        The floor, ``1e-8`` x the fixed variance (at least 1e-300), keeps a point whose
+        reference signals all coincide from producing an infinite score.
+        """
+        common = self.fixed_var() if fixed is None else fixed
+        common = np.nan_to_num(common, nan=0.0)
+        var = np.broadcast_to(common, self.var.shape) if fix_variance else self.var
+        return np.asarray(np.maximum(var, np.maximum(common * 1e-8, 1e-300)))
+
+
+def combined_global_var(a: GaussianStats, b: GaussianStats) -> NDArray[np.float64]:
+    """Global variance (about the grand mean) of the signals of two fits taken together."""
+    if a.ss is None or b.ss is None:
+        raise ValueError("combined_global_var needs fits with per-point squared deviations")
+    ca = a.count[:, None].astype(np.float64)
+    cb = b.count[:, None].astype(np.float64)
+    n = float(a.count.sum() + b.count.sum())
+    if n < 2:
+        return np.full(a.mean.shape[1], np.nan)
+    grand = (np.where(ca > 0, ca * a.mean, 0.0).sum(0) + np.where(cb > 0, cb * b.mean, 0.0)
+             .sum(0)) / n
+    between = np.where(ca > 0, ca * (a.mean - grand) ** 2, 0.0).sum(0) + np.where(
+        cb > 0, cb * (b.mean - grand) ** 2, 0.0
+    ).sum(0)
+    return np.asarray((a.ss.sum(0) + b.ss.sum(0) + between) / (n - 1.0))
 
 
 def _first_k(mask: NDArray[np.bool_], k: NDArray[np.int64]) -> NDArray[np.bool_]:
@@ -160,8 +207,18 @@ def reference_stats(
         pooled = ss.sum(axis=0) / total if total > 0 else np.full(n_q, np.nan)
         with np.errstate(invalid="ignore", divide="ignore"):
             var = np.where(dof[:, None] > 0, ss / dof[:, None], np.nan)
-        return GaussianStats(mean=mean_d + acc["shift"], var=var, count=cnt,
-                             pooled_var=np.asarray(pooled))
+        mean = mean_d + acc["shift"]
+        # global variance = (within-point SS + between-point SS about the grand mean) / (n - 1)
+        c = cnt[:, None].astype(np.float64)
+        n_tot = float(cnt.sum())
+        if n_tot >= 2:
+            grand = np.where(c > 0, c * mean, 0.0).sum(axis=0) / n_tot
+            between = np.where(c > 0, c * (mean - grand) ** 2, 0.0).sum(axis=0)
+            global_var = (ss.sum(axis=0) + between) / (n_tot - 1.0)
+        else:
+            global_var = np.full(n_q, np.nan)
+        return GaussianStats(mean=mean, var=var, count=cnt, pooled_var=np.asarray(pooled),
+                             global_var=np.asarray(global_var), ss=ss)
 
     return fit(acc["s_in"], acc["q_in"], c_in), fit(acc["s_out"], acc["q_out"], c_out)
 
@@ -184,17 +241,25 @@ def lira_attack(table: SignalTable, target: int, params: LiraParams) -> AttackOu
     - offline: ``sum_q log P[Z < phi_q]``, ``Z ~ N(mu_out, s_out^2)`` (the paper's one-sided
       test: a member's confidence is higher than the OUT models').
 
-    With ``fix_variance`` one pooled variance per query replaces the per-point variances
-    (the paper finds it better with few reference models; by default it is used unless every
-    point has at least 64 IN and 64 OUT references). Several queries (augmentations) are
-    treated as independent Gaussians (the paper's diagonal approximation). Online, the IN
-    and OUT fits of a point use equally many references (the smaller count): with unequal
-    counts the ratio of the two fits is biased, and with a balanced design and the target
-    left out (the algorithm and record games) the counts differ by one according to the
-    target's own membership, which would read as membership signal (a null table gave AUC
-    0.455 over 6 models). Margins of
-    probabilities that are exactly 0 or 1 are capped first (see
-    :func:`privmeter.attacks._common.desaturate`).
+    With ``fix_variance`` one variance per query replaces the per-point variances (the paper
+    finds it better with few reference models; by default it is used unless every point has at
+    least 64 IN and 64 OUT references): the pooled within-point variance when some point has two
+    references on that side, else, with one reference per side (two reference models online, one
+    offline), the global variance of all the references' signals about their grand mean, the
+    estimator of the paper's code (``np.std(dat_in)``); online, IN and OUT then share that one
+    variance, which makes the score linear in the target's signal, ``(mu_in - mu_out) (phi -
+    (mu_in + mu_out) / 2) / s^2``. (Before, one reference per side left the variance undefined,
+    floored at 1e-300: scores of 1e300 and false alarms on null models.)
+    ``extras["variance_estimator"]`` says which was used. Several queries (augmentations) are
+    treated as independent Gaussians (the paper's diagonal approximation). Online, the IN and
+    OUT fits of a point use equally many references (the smaller count): with unequal counts the
+    ratio of the two fits is biased, and with a balanced design and the target left out (the
+    algorithm and record games) the counts differ by one according to the target's own
+    membership, which would read as membership signal (a null table gave AUC 0.455 over 6
+    models). Margins of probabilities that are exactly 0 or 1 are capped first (see
+    :func:`privmeter.attacks._common.desaturate`), and signals of extreme magnitude are rescaled
+    by an exact power of two (:func:`privmeter.attacks._common.rescale`), which leaves the
+    scores unchanged but keeps squared deviations of 1e-300 or 1e308 finite.
 
     Examples
     --------
@@ -210,7 +275,7 @@ def lira_attack(table: SignalTable, target: int, params: LiraParams) -> AttackOu
     >>> lira > loss + 0.1
     True
     """
-    phi, saturation = desaturate(table.logit_margin())
+    phi, saturation = gaussian_margin(table)
     audit = table.audit_mask
     points = None if audit.all() else np.flatnonzero(audit)
     in_stats, out_stats = reference_stats(
@@ -227,7 +292,8 @@ def lira_attack(table: SignalTable, target: int, params: LiraParams) -> AttackOu
     if params.online:
         require_refs(
             in_stats.count, 1 if fix else 2, what="IN", point_ids=audit_ids,
-            hint="online LiRA needs reference models trained on each point; use online=False "
+            hint="online LiRA needs reference models trained on each point (at least 2 "
+            "reference models, each point IN one and OUT of another); use online=False "
             "or train more reference models" + ("" if fix else f", or {hint_var}"),
         )
     require_refs(
@@ -235,23 +301,50 @@ def lira_attack(table: SignalTable, target: int, params: LiraParams) -> AttackOu
         hint="train more reference models" + ("" if fix else f", or {hint_var}"),
     )
     x = phi[target][audit]
-    var_out = out_stats.variance(fix_variance=fix)
+    if not fix:
+        estimator = "per-point"
+        var_out = out_stats.variance(fix_variance=False)
+        var_in = in_stats.variance(fix_variance=False) if params.online else None
+    elif params.online and not (in_stats.pooled_defined and out_stats.pooled_defined):
+        # one reference per side: one common global variance for IN and OUT, as in the
+        # paper's code; the ratio is then linear in phi and free of the variance's noise
+        estimator = "global"
+        common = combined_global_var(in_stats, out_stats)
+        var_in = in_stats.variance(fix_variance=True, fixed=common)
+        var_out = out_stats.variance(fix_variance=True, fixed=common)
+    else:
+        estimator = "pooled" if out_stats.pooled_defined else "global"
+        var_out = out_stats.variance(fix_variance=True)
+        var_in = in_stats.variance(fix_variance=True) if params.online else None
     extras: dict[str, Any] = {
         "fix_variance": fix,
+        "variance_estimator": estimator,
         "n_reference_models": n_refs,
-        "pooled_std_out": np.sqrt(out_stats.pooled_var).tolist(),
         **saturation,
     }
+    if fix:
+        extras["std_out"] = _std_list(var_out[0], saturation)
+    if out_stats.pooled_defined:
+        extras["pooled_std_out"] = _std_list(out_stats.pooled_var, saturation)
     if params.online:
-        extras["pooled_std_in"] = np.sqrt(in_stats.pooled_var).tolist()
+        assert var_in is not None
+        if fix:
+            extras["std_in"] = _std_list(var_in[0], saturation)
+        if in_stats.pooled_defined:
+            extras["pooled_std_in"] = _std_list(in_stats.pooled_var, saturation)
         score = (
-            _log_normal_pdf(x, in_stats.mean, in_stats.variance(fix_variance=fix))
-            - _log_normal_pdf(x, out_stats.mean, var_out)
+            _log_normal_pdf(x, in_stats.mean, var_in) - _log_normal_pdf(x, out_stats.mean, var_out)
         ).sum(axis=-1)
     else:
         z = (x - out_stats.mean) / np.sqrt(var_out)
         score = special.log_ndtr(z).sum(axis=-1)
     return AttackOutput(np.asarray(score, dtype=np.float64), extras)
+
+
+def _std_list(var: NDArray[np.float64], info: dict[str, Any]) -> list[float]:
+    """Standard deviations per query on the signal's own scale (undoing :func:`rescale`)."""
+    e = int(info.get("rescale_exponent", 0))
+    return [float(v) for v in np.ldexp(np.sqrt(var), e)]
 
 
 register_attack(

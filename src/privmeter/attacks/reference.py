@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
-from privmeter.attacks._common import desaturate, require_refs
+from privmeter.attacks._common import gaussian_margin, require_refs
 from privmeter.attacks._registry import AttackOutput, AttackSpec, register_attack
 from privmeter.attacks.lira import reference_stats
 from privmeter.table import SignalTable
@@ -161,7 +161,12 @@ def reference_attack(table: SignalTable, target: int, params: ReferenceParams) -
     parametric model is a Gaussian whose mean and variance are estimated from the k OUT
     signals, so the distribution of a new OUT signal is Student's t with k - 1 degrees of
     freedom scaled by ``s sqrt(1 + 1/k)``: thresholds at 1 - alpha then run at FPR ~ alpha.
-    With several queries the per-query log-odds are averaged.
+    Points with a single OUT reference use a normal with the pooled within-point variance,
+    or, when no point has two OUT references (a single reference model), the global variance
+    of the OUT signals (see :meth:`privmeter.attacks.lira.GaussianStats.fixed_var`). With
+    several queries the per-query log-odds are averaged. Signals of extreme magnitude are
+    rescaled by an exact power of two first, so the scores do not depend on the signal's
+    scale (:func:`privmeter.attacks._common.rescale`).
 
     Examples
     --------
@@ -175,7 +180,7 @@ def reference_attack(table: SignalTable, target: int, params: ReferenceParams) -
     >>> res.auc > pm.run_attack("loss", t, target=0).auc
     True
     """
-    phi, saturation = desaturate(table.logit_margin())
+    phi, saturation = gaussian_margin(table)
     audit = table.audit_mask
     refs = np.ones(table.n_models, dtype=bool)
     refs[target] = False
@@ -188,12 +193,14 @@ def reference_attack(table: SignalTable, target: int, params: ReferenceParams) -
     )
     x = phi[target][audit]
     # Predictive distribution of a new OUT signal: mean + s sqrt(1 + 1/k) t_{k-1}; with
-    # fewer than 2 OUT references the pooled variance and a normal are used.
-    pooled = np.nan_to_num(stats.pooled_var, nan=1.0)
+    # fewer than 2 OUT references a normal with the pooled variance (the global variance
+    # when no point has 2 OUT references, see GaussianStats.fixed_var).
+    common = np.nan_to_num(stats.fixed_var(), nan=0.0)
+    floor = np.maximum(common * 1e-16, 1e-300)  # relative: the attack is scale-invariant
     k = stats.count[:, None].astype(np.float64)
     small = (k < 2) | ~np.isfinite(stats.var) | (stats.var <= 0)
-    var = np.where(small, np.broadcast_to(pooled, stats.var.shape), stats.var)
-    std = np.maximum(np.sqrt(var * (1.0 + 1.0 / k)), 1e-12)
+    var = np.where(small, np.broadcast_to(common, stats.var.shape), stats.var)
+    std = np.sqrt(np.maximum(var * (1.0 + 1.0 / k), floor))
     df = np.where(small, np.inf, k - 1.0)
     per_query = np.empty(x.shape)
     for q in range(table.n_queries):
@@ -208,7 +215,7 @@ def reference_attack(table: SignalTable, target: int, params: ReferenceParams) -
     return AttackOutput(
         np.asarray(per_query.mean(axis=-1), dtype=np.float64),
         {"n_reference_models": int(refs.sum()), "min_out_references": int(stats.count.min()),
-         **saturation},
+         "variance_estimator": "pooled" if stats.pooled_defined else "global", **saturation},
     )
 
 
