@@ -105,7 +105,8 @@ def test_existing_output_folder_is_refused(tmp_path: Path, capsys: pytest.Captur
 def test_attacks_command(capsys: pytest.CaptureFixture) -> None:
     assert main(["attacks"]) == 0
     out = capsys.readouterr().out
-    assert "rmia:" in out and "ICML 2024" in out and "--gamma" in out
+    assert "rmia:" in out and "ICML 2024" in out and "  gamma: 1.0  # " in out
+    assert "--gamma" not in out  # no command takes attack parameters as flags
 
 
 def test_gate_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

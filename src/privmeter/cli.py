@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 __all__ = ["main"]
 
@@ -25,13 +26,54 @@ class UsageError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors on one line (and the subcommand's --help named)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _limit(name: str, low: float, high: float) -> Any:
+    """An argparse type: a finite number in [low, high] (``high`` may be inf)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} expects a number, got {text!r}") from None
+        if not (math.isfinite(value) and low <= value <= high):
+            bound = f"between {low:g} and {high:g}" if math.isfinite(high) else f">= {low:g}"
+            raise argparse.ArgumentTypeError(f"{name} must be a number {bound}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _tpr_limit(text: str) -> str:
+    """An argparse type for ``--max-tpr-at-fpr FPR:TPR`` (both in [0, 1]); returns the text."""
+    parts = text.split(":")
+    msg = f"--max-tpr-at-fpr expects FPR:TPR with both in [0, 1], e.g. 0.001:0.01; got {text!r}"
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(msg)
+    try:
+        fpr, tpr = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise argparse.ArgumentTypeError(msg) from None
+    if not (math.isfinite(fpr) and math.isfinite(tpr) and 0.0 <= fpr <= 1.0 and 0 <= tpr <= 1):
+        raise argparse.ArgumentTypeError(msg)
+    return text
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from privmeter import __version__
+
+    p = _Parser(
         prog="privmeter",
         description="Audit how much a machine-learning model reveals about its training data.",
         epilog="Exit codes: 0 ok, 1 gate failed, 2 bad usage/config/input, 3 unexpected error.",
     )
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    p.add_argument("--version", action="version", version=f"privmeter {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("demo", help="audit an MLP on scikit-learn's digits (8 reference models)")
@@ -46,23 +88,41 @@ def _parser() -> argparse.ArgumentParser:
                    help="override a config key, e.g. --set references.count=16 (repeatable)")
     r.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    r.add_argument("--allow-module", dest="allow_modules", action="append", default=[],
+                   metavar="MODULE",
+                   help="let model.factory import from this package or module (repeatable); "
+                        "by default only a Python file beside the config is allowed")
+    r.add_argument("--trust-pickles", action="store_true",
+                   help="let the cache store and load pickles (they run code when loaded): only "
+                        "for a cache folder nobody else can write to")
 
     sub.add_parser("attacks", help="list the attacks, their parameters and papers")
 
     rep = sub.add_parser("report", help="re-render a report from a saved results.json")
     rep.add_argument("results", help="results.json written by run or demo")
-    rep.add_argument("--out", default="privmeter-report", help="output folder")
+    rep.add_argument("--out", default="privmeter-report",
+                     help="output folder (default privmeter-report)")
     rep.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
 
     g = sub.add_parser("gate", help="exit 1 if saved results exceed the given limits (for CI)")
     g.add_argument("results", help="results.json written by run or demo")
-    g.add_argument("--max-auc", type=float, default=None, help="largest acceptable AUC")
-    g.add_argument("--max-tpr-at-fpr", action="append", default=[], metavar="FPR:TPR",
+    g.add_argument("--max-auc", type=_limit("--max-auc", 0.0, 1.0), default=None,
+                   help="largest acceptable AUC")
+    g.add_argument("--max-tpr-at-fpr", type=_tpr_limit, action="append", default=[],
+                   metavar="FPR:TPR",
                    help="largest acceptable TPR at an FPR level, e.g. 0.001:0.01 (repeatable)")
-    g.add_argument("--max-epsilon", type=float, default=None,
+    g.add_argument("--max-epsilon", type=_limit("--max-epsilon", 0.0, math.inf), default=None,
                    help="largest acceptable empirical epsilon lower bound")
     g.add_argument("--conservative", action="store_true",
-                   help="compare the upper confidence bounds instead of the point estimates")
+                   help="compare the upper confidence bounds instead of the point estimates; "
+                        "a TPR check at an FPR level the data cannot resolve then fails")
+    g.add_argument("--require-attack", dest="require_attacks", action="append", default=[],
+                   metavar="NAME",
+                   help="fail unless this attack has a result (repeatable); attacks that the "
+                        "run was asked for but could not run always fail the gate")
+    g.add_argument("--allow-missing", action="store_true",
+                   help="do not fail when a requested attack has no result (it is still "
+                        "reported)")
     return p
 
 
@@ -76,11 +136,18 @@ def _out_dir(path: str, overwrite: bool) -> Path:
 
 
 def _run_config(cfg: Any, out: Path, *, overwrite: bool, progress: bool,
-                base_dir: Path | None) -> int:
+                base_dir: Path | None, allow_modules: Sequence[str] = (),
+                trust_pickles: bool = False) -> int:
     from privmeter.config import build_audit
 
-    audit = build_audit(cfg, progress=progress, base_dir=base_dir)
-    report = audit.run()
+    audit = build_audit(cfg, progress=progress, base_dir=base_dir, allow_modules=allow_modules,
+                        trust_pickles=trust_pickles)
+    with warnings.catch_warnings():
+        # a skipped attack is reported once below and in the verdict, not also as a warning
+        warnings.filterwarnings("ignore", message=r"attack .* could not run")
+        report = audit.run()
+    for name, why in report.not_run:
+        print(f"privmeter: warning: attack {name!r} did not run: {why}", file=sys.stderr)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -93,21 +160,31 @@ def _run_config(cfg: Any, out: Path, *, overwrite: bool, progress: bool,
     total = float(timings.get("total", 0.0)) + t_report
     print(f"\nTime: {split}; total {total:.1f} s")
     print(f"Report written to {out}/ (open {out / 'report.html'})")
-    for k, v in report.card.get("attacks not run", {}).items():
-        print(f"note: attack {k!r} did not run: {v}", file=sys.stderr)
     return EXIT_OK
 
 
 def _cmd_attacks() -> int:
     import privmeter as pm
 
+    print("Parameters go in the config file, e.g. attacks: [loss, {rmia: {gamma: 2.0}}]\n")
     for name in pm.list_attacks():
         spec = pm.attack_info(name)
         print(f"{name}: {spec.summary}")
         print(f"  paper: {spec.paper}")
         for prm in spec.parameters():
-            print(f"  --{prm['name']} (default {prm['default']!r}): {prm['help']}")
+            print(f"  {prm['name']}: {_yaml_value(prm['default'])}  # {prm['help']}")
     return EXIT_OK
+
+
+def _yaml_value(value: Any) -> str:
+    """A parameter default as YAML writes it (``true``, ``null``, ``[0.1, 0.01]``)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_yaml_value(v) for v in value) + "]"
+    return json.dumps(value) if isinstance(value, str) else repr(value)
 
 
 def _load_report(path: str) -> Any:
@@ -117,9 +194,25 @@ def _load_report(path: str) -> Any:
     if not p.is_file():
         raise UsageError(f"results file not found: {p}")
     try:
-        json.loads(p.read_text(encoding="utf-8"))
+        data = json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise UsageError(f"{p} is not valid JSON: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{p} is not a text (UTF-8 JSON) file: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"{p} is nested too deeply to be a privmeter results file") from None
+    if not isinstance(data, dict):
+        raise UsageError(
+            f"{p} is not a privmeter results file: expected a JSON object with a 'results' "
+            f"list at the top level, got a {type(data).__name__}"
+        )
+    if not isinstance(data.get("results"), list):
+        got = "no 'results' key" if "results" not in data else (
+            f"'results' is a {type(data['results']).__name__}"
+        )
+        raise UsageError(
+            f"{p} is not a privmeter results file: expected a 'results' list, found {got}"
+        )
     try:
         return AuditReport.load(p)  # restores image thumbnails saved beside the JSON
     except (KeyError, TypeError, ValueError) as exc:
@@ -140,26 +233,54 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     if args.max_auc is None and not limits and args.max_epsilon is None:
         raise UsageError("gate needs at least one limit (--max-auc, --max-tpr-at-fpr, "
                          "--max-epsilon)")
-    failed = 0
+    failed = _gate_missing(report, args)
     for res in report.results:
-        checks: list[tuple[str, float, float]] = []
+        # (what, value, limit, reason it fails whatever the value)
+        checks: list[tuple[str, float, float, str]] = []
         if args.max_auc is not None:
             auc = res.auc_ci[1] if args.conservative else res.auc
-            checks.append(("AUC", auc, args.max_auc))
+            checks.append(("AUC", auc, args.max_auc, ""))
         for fpr, tpr_max in limits:
             t = res.tpr_at(fpr)
             val = t.tpr_ci[1] if args.conservative else t.tpr
-            note = "" if t.resolvable else " (not resolvable)"
-            checks.append((f"TPR@{fpr:g}{note}", val, tpr_max))
+            note, why = "", ""
+            if not t.resolvable:
+                note = " (not resolvable)"
+                if args.conservative:
+                    why = (f"not resolvable: FPR {fpr:g} needs at least "
+                           f"{math.ceil(1 / fpr - 1e-9) if fpr > 0 else 'infinitely many'} "
+                           f"non-members, the audit has {t.n_non_members}; --conservative "
+                           "fails a check the data cannot resolve")
+            checks.append((f"TPR@{fpr:g}{note}", val, tpr_max, why))
         if args.max_epsilon is not None:
-            checks.append(("epsilon LB", res.epsilon_lb, args.max_epsilon))
-        for what, value, limit in checks:
-            ok = value <= limit
+            eps = res.epsilon_detail
+            side = f" ({eps.side})" if eps.side else ""
+            checks.append((f"epsilon LB{side}", res.epsilon_lb, args.max_epsilon, ""))
+        for what, value, limit, why in checks:
+            ok = value <= limit and not why
             failed += not ok
-            print(f"{'PASS' if ok else 'FAIL'}  {res.attack:<12} {what:<28} {value:.4f} "
-                  f"{'<=' if ok else '>'} {limit:g}")
-    print(f"gate: {'failed' if failed else 'passed'} ({failed} check(s) above the limit)")
+            cmp = ("<=" if value <= limit else ">") + f" {limit:g}"
+            print(f"{'PASS' if ok else 'FAIL'}  {res.attack:<12} {what:<28} {value:.4f} {cmp}"
+                  + (f"  [{why}]" if why else ""))
+    print(f"gate: {'failed' if failed else 'passed'} ({failed} check(s) failed)")
     return EXIT_GATE_FAILED if failed else EXIT_OK
+
+
+def _gate_missing(report: Any, args: argparse.Namespace) -> int:
+    """Fail (count 1 each) the attacks that were requested but have no result."""
+    have = {r.attack for r in report.results}
+    missing = [(a, why) for a, why in report.not_run]
+    for name in args.require_attacks:
+        if name not in have and name not in {a for a, _ in missing}:
+            missing.append((name, "no result in this results file"))
+    for name, why in missing:
+        status = "MISSING (allowed)" if args.allow_missing else "FAIL"
+        print(f"{status}  {name:<12} did not run: {why}")
+    if missing and not args.allow_missing:
+        print("gate: an attack without a result cannot pass; rerun it, or pass "
+              "--allow-missing to accept the gap")
+        return len(missing)
+    return 0
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -185,7 +306,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     cfg = load_config(cfg_path, args.overrides)
     out = _out_dir(args.out, args.overwrite)
     return _run_config(cfg, out, overwrite=args.overwrite, progress=not args.no_progress,
-                       base_dir=cfg_path.resolve().parent)
+                       base_dir=cfg_path.resolve().parent, allow_modules=args.allow_modules,
+                       trust_pickles=args.trust_pickles)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -199,12 +321,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ConfigError) as exc:
         if args.debug:
             raise
-        print(f"privmeter: error: {exc}", file=sys.stderr)
+        print(f"privmeter: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_USAGE
-    except (ValueError, FileNotFoundError, TypeError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, IsADirectoryError,
+            NotADirectoryError, PermissionError) as exc:
         if args.debug:
             raise
-        print(f"privmeter: error: {exc}", file=sys.stderr)
+        # one line, in the command's words (--overwrite, not the Python keyword)
+        msg = " ".join(str(exc).split()).replace("pass overwrite=True", "pass --overwrite")
+        print(f"privmeter: error: {msg}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("privmeter: interrupted", file=sys.stderr)

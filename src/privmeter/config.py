@@ -25,17 +25,32 @@ Example (every key optional except ``data.source``)::
     report: {title: null, formats: [html, json, csv, png, pdf]}
     cache: null                 # a folder for the content-addressed cache
     executor: inprocess         # inprocess | process | ray
+
+Relative paths in a config file (``data.path``, ``data.labels_path``, ``target.weights``,
+``target.train_indices``, ``cache``) are relative to the folder of the config file; paths given
+with ``--set`` are relative to the working directory.
+
+Running a config someone sent you is safe: loading it imports nothing. ``model.factory`` is
+resolved only from a Python file beside the config (``mymod:make`` with ``mymod.py`` beside it)
+or from a module the user allows explicitly (``--allow-module pkg``, ``allow_modules=``); any
+other module is refused before it is imported. Nothing read from ``cache`` runs code unless
+``--trust-pickles`` is given.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
+import importlib.util
+import math
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = ["AuditConfig", "ConfigError", "apply_overrides", "build_audit", "load_config"]
 
@@ -45,7 +60,8 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: no silent coercion (``gamma: true`` is not 1.0, ``epochs: 2.5`` is not 2)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class DataConfig(_Strict):
@@ -96,6 +112,16 @@ class AttackEntry(_Strict):
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, data: Any) -> Any:
+        # ``{rmia: {gamma: 2}}`` is short for ``{name: rmia, params: {gamma: 2}}``
+        if isinstance(data, dict) and len(data) == 1 and "name" not in data:
+            (name, params), = data.items()
+            if isinstance(name, str) and (params is None or isinstance(params, dict)):
+                return {"name": name, "params": params or {}}
+        return data
+
 
 class ReportConfig(_Strict):
     title: str | None = None
@@ -126,14 +152,65 @@ class AuditConfig(_Strict):
     confidence: float = Field(0.95, gt=0.0, lt=1.0)
     delta: float = Field(0.0, ge=0.0, lt=1.0)
 
+    @field_validator("attacks", mode="before")
+    @classmethod
+    def _attack_mapping(cls, v: Any) -> Any:
+        # ``attacks: {loss: null, rmia: {gamma: 2}}``: a mapping of name -> parameters
+        if isinstance(v, dict):
+            return [{"name": k, "params": p or {}} for k, p in v.items()]
+        return v
+
     @field_validator("attacks")
     @classmethod
     def _known_attacks(cls, v: list[str | AttackEntry]) -> list[str | AttackEntry]:
-        from privmeter.attacks import attack_info
-
-        for a in v:
-            attack_info(a if isinstance(a, str) else a.name)
+        for i, a in enumerate(v):
+            if isinstance(a, str):
+                check_attack_params(a, {}, where=f"attacks[{i}]")
+            else:
+                check_attack_params(a.name, a.params, where=f"attacks[{i}]")
         return v
+
+
+def _field_accepts_bool(type_text: str) -> bool:
+    return "bool" in type_text or "Any" in type_text
+
+
+def check_attack_params(name: str, params: dict[str, Any], *, where: str = "attack") -> None:
+    """Check an attack's name and parameters (names, types and values) without running it.
+
+    The attack's typed parameter object is built once, so its own checks run when the config
+    loads, before any model is trained. A boolean where the parameter takes a number
+    (``gamma: true``) is refused rather than read as 1.
+
+    Raises
+    ------
+    ValueError
+        Naming ``where``, the attack, the parameter and the bad value.
+    """
+    from privmeter.attacks import attack_info
+    from privmeter.attacks._registry import make_params
+
+    try:
+        spec = attack_info(name)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    fields = {f.name: f for f in dataclasses.fields(spec.params_type)}
+    for key, value in params.items():
+        f = fields.get(key)
+        if f is None:
+            continue  # make_params names it, with a suggestion
+        type_text = str(f.type)
+        if isinstance(value, bool) and not _field_accepts_bool(type_text):
+            raise ValueError(
+                f"{where} ({name}): parameter {key!r} takes {type_text}, got the boolean "
+                f"{value!r}"
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{where} ({name}): parameter {key!r} must be finite, got {value!r}")
+    try:
+        make_params(spec, dict(params))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{where} ({name}): {exc}") from None
 
 
 def _model_fields(model: type[BaseModel]) -> dict[str, Any]:
@@ -163,6 +240,8 @@ def _format_errors(err: ValidationError, raw: dict[str, Any]) -> str:
             close = difflib.get_close_matches(loc[-1], known, n=1)
             hint = f"; did you mean {'.'.join([*loc[:-1], close[0]])!r}?" if close else ""
             lines.append(f"unknown config key {key!r}{hint} (known here: {', '.join(known)})")
+        elif e["type"] == "value_error":  # our validators: the message names key and value
+            lines.append(str(e["msg"]).removeprefix("Value error, "))
         else:
             value = e.get("input")
             lines.append(f"{key}: {e['msg']} (got {value!r})")
@@ -172,7 +251,43 @@ def _format_errors(err: ValidationError, raw: dict[str, Any]) -> str:
 def _parse_scalar(text: str) -> Any:
     import yaml
 
-    return yaml.safe_load(text)
+    try:
+        return yaml.load(text, Loader=_unique_key_loader())  # a SafeLoader
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set value {text!r} is not valid YAML: {exc}") from None
+
+
+#: Config keys that hold paths (relative ones are relative to the config file's folder).
+PATH_KEYS = (
+    ("data", "path"), ("data", "labels_path"), ("target", "weights"),
+    ("target", "train_indices"), ("cache",),
+)
+
+
+def _unique_key_loader() -> Any:
+    """A ``yaml.SafeLoader`` that refuses duplicate keys (YAML would keep the last silently)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):  # type: ignore[misc]
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    hash(key)
+                except TypeError:
+                    continue  # the base class reports unhashable keys
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None,
+                        f"duplicate key {key!r} (line {seen[key]} and line {line}); keep one",
+                        key_node.start_mark,
+                    )
+                seen[key] = line
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -192,7 +307,11 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
                 raise ConfigError(f"--set {key}: {p!r} is not a section")
             node[p] = dict(child)
             node = node[p]
-        node[parts[-1]] = _parse_scalar(value)
+        parsed = _parse_scalar(value)
+        if tuple(parts) in PATH_KEYS and isinstance(parsed, str):
+            # a path typed on the command line is relative to the working directory
+            parsed = str(Path(parsed).expanduser().absolute())
+        node[parts[-1]] = parsed
     return out
 
 
@@ -211,11 +330,17 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     if path is not None:
         p = Path(path)
         if not p.is_file():
-            raise ConfigError(f"config file not found: {p}")
+            raise ConfigError(f"config file not found (or not a regular file): {p}")
         try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {p}: {exc}") from None
+        try:
+            loaded = yaml.load(text, Loader=_unique_key_loader())  # a SafeLoader
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{p} is not valid YAML: {exc}") from None
+            raise ConfigError(f"{p} is not valid YAML: {' '.join(str(exc).split())}") from None
+        except RecursionError:
+            raise ConfigError(f"{p} is nested too deeply to be a config") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
@@ -230,42 +355,110 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         raise ConfigError(f"invalid config: {exc}") from None
 
 
-def _load_dataset(cfg: DataConfig) -> Any:
+def _resolve(base: Path, value: str) -> Path:
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else base / p
+
+
+def _load_dataset(cfg: DataConfig, base: Path) -> Any:
+    import pickle
+
     from privmeter import datasets
 
     src = cfg.source
     files = {"npz", "csv", "cifar10", "cifar100", "purchase", "texas"}
-    if src in files:
-        if cfg.path is None:
-            raise ConfigError(f"data.source {src!r} needs data.path")
+    if src not in files:
+        try:
+            return datasets.load_dataset(src, **cfg.options)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"data.source: {exc}") from None
+    if cfg.path is None:
+        raise ConfigError(f"data.source {src!r} needs data.path")
+    path = _resolve(base, cfg.path)
+    try:
         if src == "npz":
-            return datasets.load_npz(cfg.path, **cfg.options)
+            return datasets.load_npz(path, **cfg.options)
         if src == "csv":
-            return datasets.load_csv(cfg.path, label_column=cfg.label_column, **cfg.options)
+            return datasets.load_csv(path, label_column=cfg.label_column, **cfg.options)
         if src in ("cifar10", "cifar100"):
             variant: Literal["cifar10", "cifar100"] = (
                 "cifar10" if src == "cifar10" else "cifar100"
             )
-            return datasets.load_cifar(cfg.path, variant=variant, **cfg.options)
+            return datasets.load_cifar(path, variant=variant, **cfg.options)
         if src == "purchase":
-            return datasets.load_purchase(cfg.path, **cfg.options)
+            return datasets.load_purchase(path, **cfg.options)
         if cfg.labels_path is None:
             raise ConfigError("data.source 'texas' needs data.labels_path")
-        return datasets.load_texas(cfg.path, cfg.labels_path, **cfg.options)
-    try:
-        return datasets.load_dataset(src, **cfg.options)
-    except ValueError as exc:
-        raise ConfigError(f"data.source: {exc}") from None
+        return datasets.load_texas(path, _resolve(base, cfg.labels_path), **cfg.options)
+    except ConfigError:
+        raise
+    except TypeError as exc:  # an unknown data.options key
+        raise ConfigError(f"data.options for {src!r}: {exc}") from None
+    except (ValueError, OSError, pickle.UnpicklingError, RecursionError,
+            MemoryError) as exc:
+        raise ConfigError(f"data.path: {exc}") from None
 
 
-def _import_factory(spec: str) -> Any:
-    if ":" not in spec:
+def _module_file(base: Path, mod_name: str) -> Path | None:
+    """``base/pkg/mod.py`` (or ``base/pkg/mod/__init__.py``) for ``pkg.mod``, if it exists."""
+    parts = mod_name.split(".")
+    if not all(p.isidentifier() for p in parts):
+        return None
+    stem = base.joinpath(*parts)
+    for candidate in (stem.with_suffix(".py"), stem / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _import_factory(spec: str, *, base: Path | None, allow_modules: Sequence[str]) -> Any:
+    """The factory function ``module:function`` names, importing only what is allowed.
+
+    Allowed: a module from a Python file beside the config (``base``), or a module inside one
+    of ``allow_modules``. Anything else is refused before it is imported.
+    """
+    if not isinstance(spec, str) or spec.count(":") != 1:
         raise ConfigError(f"model.factory must look like 'package.module:function', got {spec!r}")
     mod_name, attr = spec.split(":", 1)
+    if not mod_name or not all(p.isidentifier() for p in mod_name.split(".")) or (
+        not attr.isidentifier()
+    ):
+        raise ConfigError(f"model.factory must look like 'package.module:function', got {spec!r}")
+    allowed = any(mod_name == a or mod_name.startswith(a + ".") for a in allow_modules)
+    local = _module_file(base, mod_name) if base is not None else None
+    if not allowed and local is None:
+        where = f" ({base / (mod_name.replace('.', '/') + '.py')})" if base is not None else ""
+        raise ConfigError(
+            f"model.factory {spec!r}: refusing to import {mod_name!r}, which is neither a Python "
+            f"file beside the config{where} nor allowed on the command line; if you trust it, "
+            f"run with --allow-module {mod_name.split('.')[0]} (allow_modules=[...] in Python)"
+        )
+    if local is not None:
+        assert base is not None
+        top = mod_name.split(".")[0]
+        root = base.resolve()
+        known = sys.modules.get(top)
+        found = importlib.util.find_spec(top) if known is None else None
+        origin = getattr(known, "__file__", None) if known is not None else (
+            found.origin if found is not None else None
+        )
+        if (known is not None or found is not None) and (
+            origin is None or root not in Path(origin).resolve().parents
+        ):
+            raise ConfigError(
+                f"model.factory {spec!r}: {local} has the name of an installed module "
+                f"({top!r}, {origin or 'built in'}); rename the file"
+            )
+        if str(root) not in sys.path:
+            sys.path.insert(0, str(root))  # importable by name, also in worker processes
     try:
         mod = importlib.import_module(mod_name)
     except ImportError as exc:
         raise ConfigError(f"model.factory: cannot import {mod_name!r}: {exc}") from None
+    except Exception as exc:
+        raise ConfigError(
+            f"model.factory: importing {mod_name!r} failed ({type(exc).__name__}: {exc})"
+        ) from None
     fn = getattr(mod, attr, None)
     if not callable(fn):
         raise ConfigError(f"model.factory: {mod_name!r} has no callable {attr!r}")
@@ -286,14 +479,54 @@ def _sklearn_estimator(name: str, options: dict[str, Any]) -> Any:
         raise ConfigError(f"model.options for {name}: {exc}") from None
 
 
-def build_audit(cfg: AuditConfig, *, progress: bool = True, base_dir: Path | None = None) -> Any:
-    """The :class:`~privmeter.Audit` a config describes (data loaded, trainer built)."""
+def build_audit(
+    cfg: AuditConfig,
+    *,
+    progress: bool = True,
+    base_dir: Path | None = None,
+    allow_modules: Sequence[str] = (),
+    trust_pickles: bool = False,
+) -> Any:
+    """The :class:`~privmeter.Audit` a config describes (data loaded, trainer built).
+
+    Parameters
+    ----------
+    cfg : AuditConfig
+    progress : bool
+        Progress bars.
+    base_dir : path, optional
+        The config file's folder: relative paths in the config are relative to it, and
+        ``model.factory`` may name a Python file in it. Default: the working directory.
+    allow_modules : sequence of str
+        Packages or modules from which ``model.factory`` may import (``--allow-module``).
+    trust_pickles : bool
+        Let the cache store and load pickles (``--trust-pickles``): only for a cache folder
+        nobody else can write to.
+    """
     from privmeter.architectures import make_factory
     from privmeter.audit import Audit
 
+    if isinstance(allow_modules, str):
+        allow_modules = [allow_modules]
+    for name in allow_modules:
+        if not all(part.isidentifier() for part in str(name).split(".")):
+            raise ConfigError(f"--allow-module expects a module name such as 'mypkg', got {name!r}")
     base = base_dir or Path.cwd()
-    ds = _load_dataset(cfg.data)
     m = cfg.model
+    factory_fn: Any = None
+    if m.architecture == "factory":  # checked before the data loads: nothing imported yet
+        if not m.factory:
+            raise ConfigError("model.architecture 'factory' needs model.factory")
+        factory_fn = _import_factory(m.factory, base=base, allow_modules=allow_modules)
+    store: Any = None
+    if cfg.cache is not None:
+        from privmeter.training import Store
+
+        try:
+            store = Store(_resolve(base, cfg.cache), trust_pickle=trust_pickles)
+        except (ValueError, OSError) as exc:
+            raise ConfigError(f"cache: {exc}") from None
+    ds = _load_dataset(cfg.data, base)
     trainer: Any
     target_model = None
     target_indices = None
@@ -303,16 +536,18 @@ def build_audit(cfg: AuditConfig, *, progress: bool = True, base_dir: Path | Non
         if not m.sklearn:
             raise ConfigError("model.architecture 'sklearn' needs model.sklearn (a class name)")
         trainer = SklearnTrainer(_sklearn_estimator(m.sklearn, m.options))
+        if cfg.target.weights is not None:
+            raise ConfigError(
+                "target.weights is a PyTorch state_dict, but model.architecture is 'sklearn'; "
+                "audit a fitted scikit-learn model from Python (Audit(target_model=...))"
+            )
     else:
         from privmeter.training import TorchTrainer
 
         if m.architecture == "factory":
-            if not m.factory:
-                raise ConfigError("model.architecture 'factory' needs model.factory")
-            fn = _import_factory(m.factory)
             import functools
 
-            factory = functools.partial(fn, **m.options) if m.options else fn
+            factory = functools.partial(factory_fn, **m.options) if m.options else factory_fn
         else:
             if ds.task != "classification" or ds.n_classes is None:
                 raise ConfigError(
@@ -332,22 +567,9 @@ def build_audit(cfg: AuditConfig, *, progress: bool = True, base_dir: Path | Non
             loss="cross_entropy" if ds.task == "classification" else "mse",
         )
         if cfg.target.weights is not None:
-            import torch
-
-            wpath = (base / cfg.target.weights)
-            if not wpath.is_file():
-                raise ConfigError(f"target.weights: file not found: {wpath}")
-            state = torch.load(wpath, map_location="cpu", weights_only=True)
-            target_model = trainer.build(state)
+            target_model = _load_target(trainer, _resolve(base, cfg.target.weights))
     if cfg.target.train_indices is not None:
-        ti = cfg.target.train_indices
-        if isinstance(ti, str):
-            ipath = base / ti
-            if not ipath.is_file():
-                raise ConfigError(f"target.train_indices: file not found: {ipath}")
-            target_indices = np.load(ipath, allow_pickle=False)
-        else:
-            target_indices = np.asarray(ti, dtype=np.int64)
+        target_indices = _load_indices(cfg.target.train_indices, base)
     if (target_model is None) != (target_indices is None):
         raise ConfigError(
             "target.weights and target.train_indices go together (your model and its training "
@@ -379,9 +601,66 @@ def build_audit(cfg: AuditConfig, *, progress: bool = True, base_dir: Path | Non
             population_fraction=cfg.data.population_fraction, target_model=target_model,
             target_indices=target_indices, records=cfg.records,
             leave_one_out=cfg.leave_one_out, seed=cfg.seed,
-            vectorized=cfg.references.vectorized, store=cfg.cache, executor=executor,
+            vectorized=cfg.references.vectorized, store=store, executor=executor,
             progress=progress, confidence=cfg.confidence, delta=cfg.delta,
             title=cfg.report.title,
         )
     except (ValueError, TypeError) as exc:
         raise ConfigError(str(exc)) from None
+
+
+def _load_target(trainer: Any, wpath: Path) -> Any:
+    """The target model from a ``torch.save``'d state_dict (loaded with ``weights_only``)."""
+    import pickle
+
+    import torch
+
+    if not wpath.is_file():
+        raise ConfigError(f"target.weights: file not found (or not a regular file): {wpath}")
+    try:
+        state = torch.load(wpath, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"target.weights: {wpath} is not a PyTorch state_dict saved with torch.save "
+            f"({first})"
+        ) from None
+    if not isinstance(state, dict):
+        raise ConfigError(
+            f"target.weights: {wpath} holds a {type(state).__name__}, expected a state_dict "
+            "(torch.save(model.state_dict(), path))"
+        )
+    try:
+        return trainer.build(state)
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        raise ConfigError(
+            f"target.weights: {wpath} does not fit the configured model: {' '.join(lines[:3])}"
+        ) from None
+
+
+def _load_indices(ti: str | list[int], base: Path) -> Any:
+    if isinstance(ti, list):
+        return np.asarray(ti, dtype=np.int64)
+    ipath = _resolve(base, ti)
+    if not ipath.is_file():
+        raise ConfigError(f"target.train_indices: file not found (or not a regular file): {ipath}")
+    try:
+        arr = np.load(ipath, allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc).lower() or "object" in str(exc).lower():
+            raise ConfigError(
+                f"target.train_indices: {ipath} holds Python objects (dtype=object); refusing "
+                "to unpickle it: save an integer array (np.save(path, rows.astype(int)))"
+            ) from None
+        raise ConfigError(f"target.train_indices: {ipath} is not a .npy array ({exc})") from None
+    except (OSError, EOFError) as exc:
+        raise ConfigError(f"target.train_indices: cannot read {ipath} ({exc})") from None
+    if not isinstance(arr, np.ndarray) or arr.ndim != 1 or arr.dtype.kind not in "iu":
+        shape = getattr(arr, "shape", None)
+        dtype = getattr(arr, "dtype", type(arr).__name__)
+        raise ConfigError(
+            f"target.train_indices: {ipath} must hold a 1-D integer array of row indices, got "
+            f"dtype {dtype} and shape {shape}"
+        )
+    return arr
