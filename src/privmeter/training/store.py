@@ -30,6 +30,7 @@ import pickle
 import re
 import secrets
 import tempfile
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -190,6 +191,7 @@ class Store:
                 f"privmeter cache folder '{self.root}' is not writable ({reason}); choose "
                 "another folder or fix its permissions"
             ) from exc
+        _remove_stale_temp_files(self.root)
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r}, trust_pickle={self.trust_pickle})"
@@ -464,6 +466,47 @@ def _unlink(*paths: Path) -> None:
     for p in paths:
         with contextlib.suppress(FileNotFoundError):
             p.unlink()
+
+
+_TMP_RE = re.compile(r"^\..+\.(\d+)\.[0-9a-f]+\.tmp$")
+#: A dead writer's temporary file is removed once unmodified for this many seconds (a grace
+#: period for writers on other machines sharing the folder, whose pids mean nothing here).
+_STALE_TMP_S = 10.0
+#: Temporary files and write probes untouched for this long are removed whoever wrote them.
+_ABANDONED_TMP_S = 86400.0
+
+
+def _remove_stale_temp_files(root: Path, *, now: float | None = None) -> list[Path]:
+    """Delete temporary files that interrupted writes (e.g. ``kill -9``) left in the cache.
+
+    A ``.<name>.<pid>.<token>.tmp`` file (written by :func:`_atomic_write`) is removed when
+    process ``pid`` no longer runs on this machine and the file is older than
+    ``_STALE_TMP_S``; a live writer's file (ours, or a concurrent run's) is left alone. Any
+    temporary file or ``.privmeter-probe-*`` older than ``_ABANDONED_TMP_S`` is removed too.
+    Errors (a file removed meanwhile, permissions) are ignored: this is housekeeping.
+    """
+    from privmeter.training.executors import _pid_alive
+
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    for folder, _, files in os.walk(root):
+        for name in files:
+            match = _TMP_RE.match(name)
+            if match is None and not name.startswith(".privmeter-probe-"):
+                continue
+            path = Path(folder) / name
+            try:
+                age = now - path.stat().st_mtime
+            except OSError:
+                continue
+            dead = match is not None and not _pid_alive(int(match.group(1)))
+            if age > _ABANDONED_TMP_S or (dead and age > _STALE_TMP_S):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                    removed.append(path)
+    if removed:
+        _LOG.info("removed %d stale temporary file(s) from %s", len(removed), root)
+    return removed
 
 
 def _atomic_write(path: Path, payload: bytes) -> None:
