@@ -490,6 +490,9 @@ class Audit:
             metadata={"signal": sig.name, "dataset": d.name},
         )
         card = self._card(table, audit_rows, pop_rows, keep, targets)
+        t0 = time.perf_counter()
+        card["utility"] = self._utility(accesses, rows, keep[:, rows], targets)
+        timings["utility"] = time.perf_counter() - t0
         return BuiltTable(table=table, targets=tuple(targets), card=card, timings=timings,
                           audit_rows=audit_rows)
 
@@ -555,6 +558,48 @@ class Audit:
             bar.update(1)
         bar.close()
         return np.stack(out)
+
+    def _utility(
+        self, models: list[Any], rows: NDArray[np.int64], keep: NDArray[np.bool_],
+        targets: list[int],
+    ) -> dict[str, Any]:
+        """Train and test accuracy (classification) or R^2 and MSE (regression) of the models.
+
+        Each model's train set is the table points it trained on, its test set the others
+        (audit non-members and population points). One extra prediction pass per model.
+        """
+        d = self._data
+        x, y = d.x[rows], d.y[rows]
+        regression = d.task != "classification"
+        per_model: list[dict[str, float | None]] = []
+        try:
+            for model, mem in zip(models, keep, strict=True):
+                per_model.append(_model_utility(model, x, y, mem, regression=regression))
+        except (NotImplementedError, ValueError, TypeError) as exc:
+            return {"error": f"could not measure the models' utility: {exc}"}
+        metric = "R^2" if regression else "accuracy"
+        out: dict[str, Any] = {"metric": metric}
+
+        def mean(key: str, idx: Sequence[int]) -> float | None:
+            vals = [v for i in idx if (v := per_model[i][key]) is not None]
+            return float(np.mean(vals)) if vals else None
+
+        keys = ["train", "test"] + (["train MSE", "test MSE"] if regression else [])
+        if self.game == "model":
+            tgt, refs = [targets[0]], [i for i in range(len(models)) if i != targets[0]]
+            who = "target"
+        else:
+            tgt, refs, who = list(range(len(models))), [], "models (mean)"
+        for k in keys:
+            out[f"{who} {k}"] = mean(k, tgt)
+        tr, te = out[f"{who} train"], out[f"{who} test"]
+        out["generalisation gap"] = None if tr is None or te is None else tr - te
+        if refs:
+            for k in keys:
+                out[f"references (mean) {k}"] = mean(k, refs)
+        out["measured on"] = ("each model's training points (train) and the other audit and "
+                              "population points (test)")
+        return out
 
     def _card(
         self, table: SignalTable, audit_rows: NDArray[np.int64], pop_rows: NDArray[np.int64],
@@ -707,7 +752,9 @@ class Audit:
         card = dict(built.card)
         card["timings (s)"] = {k: round(v, 2) for k, v in timings.items()}
         title = self.title or f"Membership inference audit: {d.name}, {self.game} game"
-        return AuditReport(results=tuple(results), card=card, records=records, title=title)
+        not_run = tuple(dict(card.get("attacks not run") or {}).items())
+        return AuditReport(results=tuple(results), card=card, records=records, title=title,
+                           not_run=not_run)
 
 
 def _describe(obj: Any) -> str:
@@ -718,8 +765,43 @@ def _describe(obj: Any) -> str:
     return repr(obj)
 
 
+def _model_utility(
+    model: Any, x: Any, y: NDArray[Any], member: NDArray[np.bool_], *, regression: bool
+) -> dict[str, float | None]:
+    """Train/test accuracy (or R^2 and MSE) of one model on the rows split by ``member``."""
+    if regression:
+        pred = np.asarray(model.predict(x), dtype=np.float64).reshape(y.shape[0], -1)
+        truth = np.asarray(y, dtype=np.float64).reshape(y.shape[0], -1)
+        err = ((pred - truth) ** 2).sum(axis=1)
+        out: dict[str, float | None] = {}
+        for name, mask in (("train", member), ("test", ~member)):
+            if mask.sum() < 2:
+                out[name] = out[f"{name} MSE"] = None
+                continue
+            sse = float(err[mask].sum())
+            sst = float(((truth[mask] - truth[mask].mean(axis=0)) ** 2).sum())
+            out[f"{name} MSE"] = sse / int(mask.sum())
+            out[name] = 1.0 - sse / sst if sst > 0 else None
+        return out
+    try:
+        correct = np.argmax(model.logits(x), axis=1) == model.label_index(y)
+    except NotImplementedError:  # label-only access
+        correct = np.asarray(model.predict(x)) == np.asarray(y)
+    return {
+        name: (float(correct[mask].mean()) if mask.any() else None)
+        for name, mask in (("train", member), ("test", ~member))
+    }
+
+
 def _per_record(per_target: list[AttackResult], confidence: float) -> list[dict[str, Any]]:
-    """For each audited record: the AUC of telling models with it from models without it."""
+    """For each audited record: the AUC of telling models with it from models without it.
+
+    The interval is Hoeffding's distribution-free bound for the two-sample U-statistic
+    (:func:`privmeter.metrics.auc_hoeffding_ci`): with a handful of models per record an
+    asymptotic (DeLong) interval can have width zero, e.g. ``1.000 [1.000, 1.000]`` from
+    5 vs 5 models. Records with fewer than 2 models on either side get no interval
+    (``"too few models"``).
+    """
     from privmeter import metrics
 
     ids = per_target[0].point_ids
@@ -729,10 +811,19 @@ def _per_record(per_target: list[AttackResult], confidence: float) -> list[dict[
     for j, pid in enumerate(ids):
         lab = m[:, j]
         if lab.all() or not lab.any():
-            out.append({"point_id": int(pid), "auc": None, "auc_ci": None})
+            out.append({"point_id": int(pid), "auc": None, "auc_ci": None,
+                        "note": "no model trained with it" if not lab.any()
+                        else "every model trained with it"})
             continue
-        auc, ci = metrics.auc_delong_ci(s[:, j], lab, confidence=confidence)
-        entry: dict[str, Any] = {"point_id": int(pid), "auc": auc, "auc_ci": list(ci),
-                                 "n_in": int(lab.sum()), "n_out": int((~lab).sum())}
+        n_in, n_out = int(lab.sum()), int((~lab).sum())
+        auc = metrics.auc(s[:, j], lab)
+        entry: dict[str, Any] = {"point_id": int(pid), "auc": auc, "n_in": n_in, "n_out": n_out}
+        if min(n_in, n_out) < 2:
+            entry["auc_ci"] = None
+            entry["note"] = "too few models for an interval"
+        else:
+            entry["auc_ci"] = list(metrics.auc_hoeffding_ci(auc, n_in, n_out,
+                                                            confidence=confidence))
+            entry["ci_method"] = "hoeffding"
         out.append(entry)
     return out

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from privmeter.report import plots, tables
-from privmeter.report.verdict import RULE_LINES, assess_attack
+from privmeter.report.verdict import RULE_LINES, assess_attack, epsilon_note
 
 if TYPE_CHECKING:
     from privmeter.report import AuditReport
@@ -100,10 +100,15 @@ METHODS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("PPV", "Precision of the attacker's member calls, π·TPR / (π·TPR + (1 − π)·FPR), at the "
      "audit set's membership prior π.", ()),
     ("Empirical ε lower bound",
-     "An (ε, δ)-DP training algorithm forces TPR ≤ e^ε·FPR + δ for every test. The bound "
-     "applies this to Clopper–Pearson bounds of the ROC, with a Bonferroni correction "
-     "over the candidate thresholds; it treats audit points as independent trials (exact for "
-     "the record-level game, a heuristic for one trained model).",
+     "An (ε, δ)-DP training algorithm forces TPR ≤ e^ε·FPR + δ (members identified) and "
+     "1 − FPR ≤ e^ε·(1 − TPR) + δ (non-members identified) for every test. The bound "
+     "applies both to Clopper–Pearson bounds of the ROC, with a Bonferroni correction "
+     "over the candidate thresholds, and reports which side and which threshold produced it. "
+     "The non-members side can be large for an attack that finds no member (a few records "
+     "with a loss too high for a model trained on them): that is a DP violation but exposes "
+     "no training record, so it does not raise the risk verdict. It treats audit points as "
+     "independent trials (exact for the record-level game, a heuristic for one trained "
+     "model).",
      ("kairouz2015", "jagielski2020")),
 )
 
@@ -256,6 +261,7 @@ def build_context(
                 "auc": tables.fmt_auc(r.auc, r.auc_ci),
                 "advantage": f"{r.advantage:.3f}",
                 "epsilon_lb": f"{r.epsilon_lb:.3f}",
+                "epsilon_note": epsilon_note(r),
                 "delta": f"{r.delta:g}",
                 "seed": "—" if r.seed is None else str(r.seed),
                 "params": flatten_card(r.params),
@@ -335,13 +341,14 @@ def build_context(
         if not isinstance(entry, dict) or entry.get("auc") in (None, "nan"):
             continue
         auc_value = float(entry["auc"])
-        ci = entry.get("auc_ci") or [float("nan"), float("nan")]
+        ci = entry.get("auc_ci")
         per_record_rows.append(
             {
                 "point_id": entry.get("point_id"),
                 "n_in": entry.get("n_in", "—"),
                 "n_out": entry.get("n_out", "—"),
-                "auc": tables.fmt_auc(auc_value, (float(ci[0]), float(ci[1]))),
+                "auc": tables.fmt_auc(auc_value, (float(ci[0]), float(ci[1])))
+                if ci else f"{auc_value:.3f} ({entry.get('note', 'too few models')})",
                 "auc_value": auc_value,
             }
         )
@@ -371,8 +378,10 @@ def build_context(
         ("TPR at 1% FPR", *_key_tpr(best_t1, conf)),
         ("TPR at 0.1% FPR", *_key_tpr(best_t01, conf)),
         ("Empirical ε lower bound", f"{best.epsilon_lb:.2f}",
-         f"{conf} confidence, δ = {best.delta:g}"),
+         f"{conf} confidence, δ = {best.delta:g}; "
+         + (best.epsilon_detail.side or "no test refutes ε = 0")),
     ]
+    identical = tables.identical_groups(results, labels)
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return {
         "title": report.title,
@@ -393,7 +402,16 @@ def build_context(
             "tpr_lo": tpr_ref,
             "lift": "—" if verdict.lift is None else f"{verdict.lift:.3g}×",
             "auc_lo": f"{verdict.auc_lo:.3f}",
+            "epsilon_note": verdict.epsilon_note,
+            "missing": verdict.missing_text,
+            "not_run": [{"attack": a, "reason": why} for a, why in verdict.not_run],
         },
+        "utility": tables.utility_lines(report.card),
+        "identical": [
+            f"{' and '.join(g)} give identical ROC curves (the same ranking of the audit "
+            "points): they are drawn as one curve"
+            for g in identical
+        ],
         "rule": list(RULE_LINES),
         "key_figures": key_figures,
         "summary": summary,

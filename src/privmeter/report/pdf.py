@@ -202,8 +202,24 @@ def render_pdf(report: AuditReport, *, figures: Mapping[str, bytes] | None = Non
                    new_x="LMARGIN", new_y="NEXT", padding=(2, 3, 0, 3))
     pdf.set_font(_FONT, "", 9.5)
     pdf.set_text_color(31, 35, 40)
-    pdf.multi_cell(_WIDTH, 4.8, _clean(f"Decided by {v['label']}: {v['reason']}. {v['advice']}"),
-                   fill=True, new_x="LMARGIN", new_y="NEXT", padding=(1, 3, 3, 3))
+    pdf.multi_cell(_WIDTH, 4.8, _clean(f"Decided by {v['label']}: {v['reason']}."),
+                   fill=True, new_x="LMARGIN", new_y="NEXT", padding=(1, 3, 0, 3))
+    if v["missing"]:
+        pdf.set_font(_FONT, "B", 9.5)
+        pdf.set_text_color(179, 19, 27)
+        pdf.multi_cell(_WIDTH, 4.8, _clean(f"WARNING: {v['missing']}."), fill=True,
+                       new_x="LMARGIN", new_y="NEXT", padding=(1, 3, 0, 3))
+        pdf.set_font(_FONT, "", 9.5)
+        pdf.set_text_color(31, 35, 40)
+    extra = f"{v['epsilon_note']}."
+    if ctx["utility"]:
+        extra += " Model utility: " + "; ".join(ctx["utility"]) + "."
+    pdf.set_font(_FONT, "", 8.5)
+    pdf.multi_cell(_WIDTH, 4.4, _clean(extra), fill=True, new_x="LMARGIN", new_y="NEXT",
+                   padding=(1, 3, 0, 3))
+    pdf.set_font(_FONT, "", 9.5)
+    pdf.multi_cell(_WIDTH, 4.8, _clean(v["advice"]), fill=True, new_x="LMARGIN",
+                   new_y="NEXT", padding=(1, 3, 3, 3))
     pdf.set_fill_color(255, 255, 255)
     pdf.ln(1.5)
     w.text("How the verdict is decided", size=8.5, style="B", h=4.2)
@@ -234,6 +250,8 @@ def render_pdf(report: AuditReport, *, figures: Mapping[str, bytes] | None = Non
         size=7.0,
         align=("LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT", "RIGHT", "RIGHT", "LEFT"),
     )
+    for line in ctx["identical"]:
+        w.muted(f"{line}.")
     w.image(
         ctx["overview_png"],
         caption="ROC curves of every attack: linear axes (left) and log-log axes (right); "
@@ -257,6 +275,7 @@ def render_pdf(report: AuditReport, *, figures: Mapping[str, bytes] | None = Non
             f"{a['advantage']} · ε lower bound {a['epsilon_lb']} (δ = {a['delta']}) · "
             f"seed {a['seed']}"
         )
+        w.muted(f"{a['epsilon_note']}.")
         pdf.ln(1)
         w.image(a["roc_png"], caption="ROC on linear and log-log axes; points: TPR at each "
                 "resolvable FPR level with its Clopper–Pearson interval.")

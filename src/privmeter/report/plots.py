@@ -34,6 +34,7 @@ __all__ = [
     "attack_figure_names",
     "histogram_png",
     "is_report_figure",
+    "merge_identical",
     "overview_png",
     "per_class_png",
     "report_figures",
@@ -178,12 +179,34 @@ def overview_png(results: Sequence[AttackResult], labels: Sequence[str] | None =
     """All attacks' ROC curves on one figure: linear and log-log panels."""
     _require_matplotlib()
     labs = list(labels) if labels is not None else tables.attack_labels(results)
-    colors = [_color(i) for i in range(len(results))]
+    shown, shown_labs, colors = merge_identical(results, labs)
     fig = _figure(10.0, 4.6)
     ax1, ax2 = fig.subplots(1, 2)
-    _draw_linear(ax1, results, labs, colors)
-    _draw_loglog(ax2, results, labs, colors, error_bars=False)
+    _draw_linear(ax1, shown, shown_labs, colors)
+    _draw_loglog(ax2, shown, shown_labs, colors, error_bars=False)
     return _png(fig)
+
+
+def merge_identical(
+    results: Sequence[AttackResult], labels: Sequence[str]
+) -> tuple[list[AttackResult], list[str], list[str]]:
+    """One curve per distinct ROC: attacks with identical ROCs share a curve and a label.
+
+    Returns the results to draw, their legend labels (``"loss = population (identical
+    ROC)"``) and colours (each keeps the colour of its first attack).
+    """
+    groups = {tuple(g) for g in tables.identical_groups(results, labels)}
+    first_of: dict[str, tuple[str, ...]] = {g[0]: g for g in groups}
+    hidden = {lab for g in groups for lab in g[1:]}
+    out_r, out_l, out_c = [], [], []
+    for i, (r, lab) in enumerate(zip(results, labels, strict=True)):
+        if lab in hidden:
+            continue
+        g = first_of.get(lab)
+        out_r.append(r)
+        out_l.append(f"{' = '.join(g)} (identical ROC)" if g else lab)
+        out_c.append(_color(i))
+    return out_r, out_l, out_c
 
 
 def roc_png(result: AttackResult, *, label: str | None = None, color: str = "C0") -> bytes:
