@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import functools
+import math
 import platform
 import time
 import warnings
@@ -100,6 +101,8 @@ def _check_data(data: _Data) -> _Data:
         raise ValueError(
             f"x has {n_x} rows but y has shape {data.y.shape}; one label per row is needed"
         )
+    if n_x == 0:
+        raise ValueError("the dataset has no rows: an audit needs data to train and attack on")
     x = np.asarray(data.x)
     if x.dtype.kind in "fc":
         bad = ~np.isfinite(x.reshape(n_x, -1)).all(axis=1)
@@ -121,6 +124,54 @@ def _check_data(data: _Data) -> _Data:
 
 def _as_data(dataset: Any) -> _Data:
     return _check_data(_raw_data(dataset))
+
+
+def _check_feature_range(data: _Data, dtype: Any, what: str) -> None:
+    """Features must stay far enough below the model's float range that training and querying
+    cannot overflow: |x| < sqrt(max) of the dtype (1.8e19 for float32), so that squares, sums
+    and products with weights stay finite. Names the first offending row and column."""
+    x = np.asarray(data.x)
+    if x.size == 0 or x.dtype.kind not in "iuf":
+        return
+    limit = math.sqrt(float(np.finfo(dtype).max))
+    if max(abs(float(x.max())), abs(float(x.min()))) < limit:
+        return
+    flat = x.reshape(x.shape[0], -1)
+    row, col = (int(v) for v in np.argwhere(np.abs(flat.astype(np.float64)) >= limit)[0])
+    names = data.feature_names
+    column = f"column {col}" + (f" ({names[col]!r})" if names and col < len(names) else "")
+    raise ValueError(
+        f"feature value {flat[row, col]!r} at row {row}, {column} is too large for {what} "
+        f"({np.dtype(dtype).name}): values must stay below {limit:.3g} in magnitude (the square "
+        "root of the largest float), or training overflows to inf/NaN; rescale the features"
+    )
+
+
+def _model_dtype(model: Any) -> Any:
+    params = getattr(model, "parameters", None)
+    if callable(params):
+        for prm in params():
+            if prm.is_floating_point():
+                return np.dtype(str(prm.dtype).removeprefix("torch."))
+    return np.float64
+
+
+def _check_outputs(access: Any, data: _Data, what: str) -> None:
+    """Query ``access`` on two rows: the input width must fit, and a classifier needs one
+    output per class present in the labels."""
+    out = np.asarray(access.outputs(data.x[:2]) if hasattr(access, "outputs")
+                     else access.logits(data.x[:2]))
+    if data.task != "classification" or data.y.size == 0 or data.y.dtype.kind not in "iub":
+        return
+    top = int(data.y.max())
+    width = int(out.shape[1]) if out.ndim == 2 else 1
+    if out.ndim != 2 or width <= top:
+        row = int(np.argmax(data.y))
+        raise ValueError(
+            f"{what} outputs {width} value(s) per row, but the labels go up to {top} (row "
+            f"{row}): a classifier needs one logit per class, so labels must lie in "
+            f"0..{width - 1}; fix the labels or the model's output size"
+        )
 
 
 def _raw_data(dataset: Any) -> _Data:
@@ -296,8 +347,15 @@ class Audit:
             raise ValueError(
                 f"population_fraction must be in (0, 1), got {self.population_fraction!r}"
             )
+        for name, value, hi in (("confidence", self.confidence, 1.0), ("delta", self.delta, 1.0)):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not (
+                (0.0 < float(value) < hi) if name == "confidence" else (0.0 <= float(value) < hi)
+            ):
+                interval = "(0, 1)" if name == "confidence" else "[0, 1)"
+                raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
         self._attacks = _normalise_attacks(self.attacks)
         self._data = _as_data(self.dataset)
+        self._check_attack_inputs()
         if self.trainer is None:
             needs = [label for label, name, _ in self._attacks if name not in _NO_REFERENCE]
             if self.game != "model" or self.target_model is None:
@@ -322,6 +380,7 @@ class Audit:
         self._signal = get_signal(self.signal) if isinstance(self.signal, str) else self.signal
         if not isinstance(self._signal, Signal):
             raise TypeError(f"signal must be a name or a Signal, got {self.signal!r}")
+        self._check_models()
         store = self.store
         if isinstance(store, (str, bytes)) or hasattr(store, "__fspath__"):
             from privmeter.training import Store
@@ -329,6 +388,49 @@ class Audit:
             # a cache folder is data: nothing in it may run code (pickles need an explicit
             # store=Store(path, trust_pickle=True))
             self.store = Store(store)  # type: ignore[arg-type]
+
+    def _check_attack_inputs(self) -> None:
+        """Every attack's parameters, and the reference models it needs, before training."""
+        from privmeter.attacks._registry import make_params
+
+        for label, name, params in self._attacks:
+            try:
+                make_params(attack_info(name), dict(params))
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"attack {label!r}: {exc}") from None
+        if self.game == "model" and self.n_references == 0:
+            needs = [label for label, name, _ in self._attacks if name not in _NO_REFERENCE]
+            if needs:
+                raise ValueError(
+                    f"attacks {needs} compare the target with reference models, but "
+                    "n_references=0: use n_references >= 1 (e.g. 4), or only 'loss' and "
+                    "'population'"
+                )
+
+    def _check_models(self) -> None:
+        """Before any training: the features fit the model's float type, and the target (or a
+        freshly built model) takes this input width and has an output per class."""
+        from privmeter.training import TorchTrainer
+
+        d = self._data
+        if self.target_model is not None:
+            access = as_model_access(self.target_model, n_classes=None, task=d.task)
+            _check_feature_range(d, _model_dtype(getattr(access, "module", None)),
+                                 "the target model")
+            if hasattr(access, "module"):
+                _check_outputs(access, d, "the target model")
+        if isinstance(self.trainer, TorchTrainer):
+            try:
+                probe = self.trainer.init_model(0)
+            except (RuntimeError, ValueError, TypeError) as exc:
+                raise ValueError(
+                    f"the model factory cannot build a model: {' '.join(str(exc).split())}"
+                ) from None
+            _check_feature_range(d, _model_dtype(probe), "the trained models")
+            _check_outputs(as_model_access(probe, n_classes=None, task=d.task), d,
+                           "the model factory's model")
+        elif self.trainer is not None:
+            _check_feature_range(d, np.float64, "the trained models")
 
     # ---------------------------------------------------------------- splits
     def _seeds(self) -> tuple[np.random.Generator, int, int]:

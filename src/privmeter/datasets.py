@@ -30,6 +30,7 @@ import inspect
 import math
 import os
 import pickle
+import stat
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -75,7 +76,8 @@ def _closest(name: str, candidates: Iterable[str]) -> str | None:
     for c in cands:
         if c.strip().lower() == norm:
             return c
-    close = difflib.get_close_matches(name, cands, n=1, cutoff=0.5)
+    # 0.7: typos (lable, labl, klass) but not unrelated names ('target' vs 'worst_area')
+    close = difflib.get_close_matches(name, cands, n=1, cutoff=0.7)
     return close[0] if close else None
 
 
@@ -789,12 +791,31 @@ def split_indices(
 # --------------------------------------------------------------------------------------------
 
 
+def _file_kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"  # pragma: no cover - doors, whiteouts...
+
+
 def _existing_file(path: PathLike, what: str) -> Path:
+    """``path`` if it is a regular file; never opened here, so a FIFO cannot hang us."""
     p = Path(os.fspath(path)).expanduser()
-    if not p.exists():
-        raise FileNotFoundError(f"{what} not found: {p}")
-    if p.is_dir():
+    try:
+        mode = p.stat().st_mode  # follows symlinks: a link to a regular file is fine
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} not found: {p}") from None
+    except OSError as exc:
+        raise ValueError(f"{what} {p} cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
         raise IsADirectoryError(f"{what} {p} is a directory, expected a file")
+    if not stat.S_ISREG(mode):
+        raise ValueError(
+            f"{what} {p} is {_file_kind(mode)}, not a regular file; refusing to read it"
+        )
     return p
 
 

@@ -41,6 +41,10 @@ def _default_loss(task: Task) -> LossFn:
     return squared_error
 
 
+#: Words of torch's shape-mismatch errors (an input the module cannot take).
+_SHAPE_WORDS = ("shape", "size", "dimension", "channels", "mat1")
+
+
 @contextmanager
 def _eval_mode(module: nn.Module) -> Iterator[None]:
     """Put every submodule in eval mode, then restore each one's own previous mode."""
@@ -213,7 +217,16 @@ class TorchModel:
         result: NDArray[np.float64] | None = None
         with _eval_mode(self.module), torch.inference_mode():
             for start, stop, xb in self._batches(x, self.batch_size):
-                out = self.module(xb)
+                try:
+                    out = self.module(xb)
+                except RuntimeError as exc:
+                    detail = " ".join(str(exc).split())
+                    if not any(w in detail for w in _SHAPE_WORDS):
+                        raise
+                    raise ValueError(
+                        f"{self!r} cannot take inputs of shape {tuple(xb.shape[1:])} per row "
+                        f"(rows {start}..{stop - 1}): {detail}"
+                    ) from None
                 if not isinstance(out, torch.Tensor):
                     raise ValueError(
                         f"{self!r}: the module returned {type(out).__name__}, expected a tensor"
