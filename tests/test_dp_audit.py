@@ -72,7 +72,7 @@ def test_single_test_is_not_corrected() -> None:
     [
         ({"k_plus": 5}, "give both k_plus and k_minus"),
         ({"k_plus": 0, "k_minus": 0}, "0 < k_plus \\+ k_minus <= 4"),
-        ({"confidence": 1.0}, r"confidence must be in \(0, 1\)"),
+        ({"confidence": 1.0}, r"confidence must be a number in \(0, 1\)"),
     ],
 )
 def test_bad_input(kwargs: dict, match: str) -> None:
@@ -89,3 +89,25 @@ def test_bad_p_value_input() -> None:
         one_run_epsilon([0.1, 0.2], [2, 0])
     with pytest.raises(ValueError, match="NaN or infinite values at index 1"):
         one_run_epsilon([0.1, np.nan], [1, 0])
+
+
+@pytest.mark.parametrize(
+    ("n_in", "m", "match"),
+    [
+        (1000, 1000, r"all 1000 canaries are members"),
+        (0, 500, r"all 500 canaries are non-members"),
+        (700, 1000, r"700 of 1000 canaries are members \(70%\).*probability 1/2"),
+    ],
+)
+def test_membership_that_fair_coins_cannot_give_is_refused(n_in: int, m: int, match: str) -> None:
+    # noise scores: before the check, every-canary-IN gave epsilon >= 1.87 from pure noise
+    scores = np.random.default_rng(0).normal(size=m)
+    membership = np.arange(m) < n_in
+    with pytest.raises(ValueError, match=match):
+        one_run_epsilon(scores, membership)
+
+
+def test_noise_scores_with_fair_coins_give_no_epsilon() -> None:
+    rng = np.random.default_rng(1)
+    res = one_run_epsilon(rng.normal(size=2000), rng.random(2000) < 0.5)
+    assert res.epsilon < 0.3

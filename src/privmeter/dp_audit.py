@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -106,6 +107,37 @@ def _largest_refuted_eps(m: int, r: int, v: int, delta: float, level: float) -> 
     return lo
 
 
+#: Refuse a membership vector this unlikely under independent fair coin flips (two-sided).
+BALANCE_P_MIN = 1e-4
+
+
+def _check_coin_flips(membership: np.ndarray[Any, np.dtype[np.bool_]]) -> None:
+    """The bound assumes each canary was included by an independent fair coin flip.
+
+    A membership vector that such flips would almost never produce (every canary IN, or 70%
+    of 1,000 IN) cannot support the bound: guessing IN for the top scores is then right far
+    more often than under the null whatever the scores are, and the "lower bound" would
+    measure the imbalance, not the model.
+    """
+    m = int(membership.size)
+    k = int(membership.sum())
+    if m == 0:
+        raise ValueError("no canaries: scores and membership are empty")
+    if k == 0 or k == m:
+        raise ValueError(
+            f"all {m} canaries are {'members' if k else 'non-members'}: the one-run bound needs "
+            "canaries each included independently with probability 1/2 (about half IN)"
+        )
+    p = float(stats.binomtest(k, m, 0.5).pvalue)
+    if p < BALANCE_P_MIN:
+        raise ValueError(
+            f"{k} of {m} canaries are members ({k / m:.0%}): fair coin flips give so uneven a "
+            f"split with probability {p:.1g}. The one-run bound needs each canary included "
+            "independently with probability 1/2; with another inclusion rate it overstates "
+            "epsilon"
+        )
+
+
 def one_run_epsilon(
     scores: ArrayLike,
     membership: ArrayLike,
@@ -125,6 +157,13 @@ def one_run_epsilon(
     one test is evaluated. Otherwise every pair from ``fractions x m`` is tried and the bound
     is Bonferroni-corrected over the pairs, so picking the best pair does not overstate the
     confidence.
+
+    Raises
+    ------
+    ValueError
+        On malformed inputs, and when the membership vector could not come from independent
+        fair coin flips (every canary IN or OUT, or a split with two-sided binomial p-value
+        below :data:`BALANCE_P_MIN`): the bound does not hold for it.
 
     Examples
     --------
@@ -149,9 +188,12 @@ def one_run_epsilon(
             y = y.astype(bool)
         else:
             raise ValueError(f"membership must be boolean (or 0/1), got dtype {y.dtype}")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not (
+        0.0 < confidence < 1.0
+    ):
+        raise ValueError(f"confidence must be a number in (0, 1), got {confidence!r}")
     m = int(s.size)
+    _check_coin_flips(y)
     order = np.argsort(-s, kind="mergesort")  # highest first
     y_sorted = y[order]
     in_correct = np.r_[0, np.cumsum(y_sorted)]  # correct IN guesses among the top k
