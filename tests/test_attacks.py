@@ -403,10 +403,23 @@ def test_rmia_needs_population(small: pm.SignalTable) -> None:
         pm.run_attack("population", t, target=0)
 
 
-def test_rmia_auto_a_needs_two_references() -> None:
-    t = gaussian_table(n_models=2, n_points=40, d=1.0, n_population=10, seed=3)
-    with pytest.raises(ValueError, match="a='auto' needs at least 2 reference models"):
-        pm.run_attack("rmia", t, target=0, online=False)
+def test_rmia_auto_a_falls_back_to_the_default_with_one_reference() -> None:
+    # the paper's cheapest setting: one offline reference model, trained on half of the
+    # population; the population points it trained on have no OUT model and are not used as z
+    rng = np.random.default_rng(3)
+    mem = np.zeros((2, 60), bool)
+    mem[0, :40] = rng.permutation(40) < 20
+    mem[1, 40:] = rng.permutation(20) < 10
+    vals = rng.normal(size=(2, 60)) + mem
+    t = pm.SignalTable(vals, mem, role=["audit"] * 40 + ["population"] * 20)
+    with pytest.warns(UserWarning, match=r"a='auto' needs at least 2 reference models to "
+                      r"tune a \(has 1\); using the default a=0.3"):
+        res = pm.run_attack("rmia", t, target=0, online=False)
+    assert res.extras["a"] == 0.3 and res.extras["a_tuned"] is False
+    assert res.extras["n_population"] == 20 and res.extras["n_population_used"] == 10
+    np.testing.assert_array_equal(
+        res.scores, pm.run_attack("rmia", t, target=0, online=False, a=0.3).scores
+    )
 
 
 def test_custom_signal_rejected_by_probability_attacks(small: pm.SignalTable) -> None:
@@ -491,3 +504,203 @@ def test_lira_is_not_thrown_by_saturated_probabilities() -> None:
     assert res.extras["saturated_values"] == int((vals == 745.0).sum())
     assert res.auc > 0.94
     assert res.tpr_at(0.01).tpr > 0.4
+
+
+# ------------------------------------------------- edge cases (issue 8, items 3 and 4)
+
+
+def _offline_table(
+    seed: int, *, n_audit: int = 200, n_pop: int = 200, n_refs: int = 4, d: float = 2.0,
+    ref_role: str = "population",
+) -> pm.SignalTable:
+    """Offline design: the target trains on half the audit points, each reference model on
+    half of the non-audit points (``ref_role``); audit points are OUT for every reference."""
+    rng = np.random.default_rng(seed)
+    n = n_audit + n_pop
+    mem = np.zeros((n_refs + 1, n), bool)
+    mem[0, :n_audit] = rng.permutation(n_audit) < n_audit // 2
+    mem[1:, n_audit:] = balanced_membership(rng, n_refs, n_pop) if n_refs > 1 else (
+        rng.permutation(n_pop) < n_pop // 2
+    )
+    mu = rng.normal(0.0, 2.0, size=n)
+    vals = mu + rng.normal(size=mem.shape) + d * mem
+    return pm.SignalTable(vals, mem, role=["audit"] * n_audit + [ref_role] * n_pop)
+
+
+def test_lira_with_one_reference_per_side_is_finite_and_uninformative_on_noise() -> None:
+    # 1 IN and 1 OUT reference per point: the per-point and pooled variances are undefined;
+    # before the fix the variance was floored at 1e-300 and the scores reached 1e300
+    rng = np.random.default_rng(0)
+    mem = np.zeros((3, 400), bool)
+    mem[0, :200] = True
+    mem[1, ::2] = True
+    mem[2, 1::2] = True
+    t = pm.SignalTable(rng.normal(size=(3, 400)), mem)
+    for online in (True, False):
+        res = pm.run_attack("lira", t, target=0, online=online)
+        assert np.abs(res.scores).max() < 50.0, online
+        assert res.extras["variance_estimator"] == "global"
+        assert res.auc_ci[0] < 0.5 < res.auc_ci[1]
+    # online with one common variance the score is linear in the target's signal
+    res = pm.run_attack("lira", t, target=0)
+    v = t.values[:, :, 0]
+    mu_in = np.where(mem[1], v[1], v[2])
+    mu_out = np.where(mem[1], v[2], v[1])
+    s2 = np.var(v[1:], ddof=1)
+    np.testing.assert_allclose(
+        res.scores, (mu_in - mu_out) * (v[0] - (mu_in + mu_out) / 2) / s2, rtol=1e-9
+    )
+
+
+def test_lira_global_variance_matches_the_papers_fixed_variance() -> None:
+    # offline with one OUT reference: the variance is np.var of all OUT signals
+    rng = np.random.default_rng(1)
+    mem = np.zeros((2, 100), bool)
+    mem[0, :50] = True
+    vals = rng.normal(size=(2, 100)) * 3.0
+    res = pm.run_attack("lira", pm.SignalTable(vals, mem), target=0, online=False)
+    sd = np.std(vals[1], ddof=1)
+    np.testing.assert_allclose(res.scores, stats.norm.logcdf(vals[0], vals[1], sd), rtol=1e-9)
+    np.testing.assert_allclose(res.extras["std_out"], [sd])
+
+
+def test_reference_attack_with_one_reference_uses_the_global_variance() -> None:
+    rng = np.random.default_rng(2)
+    mem = np.zeros((2, 100), bool)
+    mem[0, :50] = True
+    vals = rng.normal(size=(2, 100)) * 1e-3  # before: the variance defaulted to 1.0
+    res = pm.run_attack("reference", pm.SignalTable(vals, mem), target=0, smoothing="gaussian")
+    sd = np.std(vals[1], ddof=1) * math.sqrt(2.0)  # predictive: s sqrt(1 + 1/k), k = 1
+    z = (vals[0] - vals[1]) / sd
+    np.testing.assert_allclose(res.scores, stats.norm.logcdf(z) - stats.norm.logcdf(-z),
+                               rtol=1e-9)
+    assert res.extras["variance_estimator"] == "global"
+
+
+@pytest.mark.parametrize("factor", [1e-300, 1e-20, 1e20, 1e300])
+@pytest.mark.parametrize(("name", "params"), [
+    ("lira", {"online": True}), ("lira", {"online": False}),
+    ("lira", {"fix_variance": False}), ("reference", {}),
+    ("reference", {"smoothing": "gaussian"}),
+])
+def test_gaussian_attacks_are_scale_invariant(factor: float, name: str, params: dict) -> None:
+    # before: x 1e-300 gave LiRA AUC 0.500 (instead of 0.74), x 1e300 NaN scores
+    t = gaussian_table(n_models=9, n_points=400, d=1.0, seed=1)
+    base = pm.run_attack(name, t, target=0, **params)
+    scaled = pm.run_attack(name, pm.SignalTable(t.values * factor, t.membership), target=0,
+                           **params)
+    assert base.auc > 0.6
+    assert scaled.auc == pytest.approx(base.auc, abs=1e-12)
+    np.testing.assert_allclose(scaled.scores, base.scores, rtol=1e-6, atol=1e-9)
+
+
+def test_values_near_the_float_maximum_give_finite_scores() -> None:
+    t = gaussian_table(n_models=9, n_points=400, d=1.0, seed=1)
+    big = pm.SignalTable(t.values / np.abs(t.values).max() * 1.7e308, t.membership)
+    for name in ("lira", "reference"):
+        res = pm.run_attack(name, big, target=0)
+        assert np.isfinite(res.scores).all()
+        assert res.auc == pytest.approx(pm.run_attack(name, t, target=0).auc, abs=1e-12)
+    assert pm.run_attack("lira", big, target=0).extras["rescale_exponent"] == 1024
+
+
+def test_rmia_exact_duplicate_of_a_population_point_ties_with_it() -> None:
+    # issue 8's reproduction: point 2 (population) duplicates point 0 (audit) exactly;
+    # LR(x, z) = 1 >= gamma = 1, so x dominates its duplicate. Before: score 0.0.
+    vals = [[.753, 2.083, .753], [-2.65, 1.562, -2.65], [-.492, .535, -.492],
+            [.911, 1.367, .911], [2.823, 4.085, 2.823]]
+    mem = np.array([[1, 0, 0]] * 3 + [[0, 1, 0]] * 2, bool)
+    t = pm.SignalTable(vals, mem, role=["audit", "audit", "population"])
+    assert pm.run_attack("rmia", t, target=0, temperature=1).scores[0] == 1.0
+
+
+def test_rmia_online_duplicates_tie_with_unequal_reference_counts_too() -> None:
+    # 3 IN + 3 OUT references for every audit point, population OUT everywhere: many
+    # population points duplicate audit points exactly and must each tie (count as >=)
+    rng = np.random.default_rng(5)
+    n = 50
+    mem = np.zeros((7, 2 * n), bool)
+    mem[0, :n] = rng.permutation(n) < n // 2
+    mem[1:, :n] = balanced_membership(rng, 6, n)
+    vals = rng.normal(size=(7, n))
+    t = pm.SignalTable(np.c_[vals, vals], mem, role=["audit"] * n + ["population"] * n)
+    res = pm.run_attack("rmia", t, target=0)
+    lr_pop = rmia_log_ratios(
+        t.values[1:, n:], t.values[0, n:], np.ones((6, n), bool), a=None, temperature=2.0,
+    )[:, 0]
+    lr_aud = rmia_log_ratios(
+        t.values[1:, :n], t.values[0, :n], np.ones((6, n), bool), a=None, temperature=2.0,
+        in_mask=mem[1:, :n],
+    )[:, 0]
+    np.testing.assert_array_equal(lr_aud, lr_pop)  # bit-identical, hence tied
+    np.testing.assert_array_equal(res.scores, (lr_aud[:, None] >= lr_pop[None]).mean(axis=1))
+
+
+def test_rmia_auto_a_tunes_on_reference_only_points() -> None:
+    # reference models trained outside the audited data: their training points travel in
+    # the table with role 'reference' (the target's values on them are ignored)
+    t = _offline_table(4, ref_role="reference", n_pop=400)
+    n_audit = 200
+    role = np.array(["audit"] * n_audit + ["reference"] * 300 + ["population"] * 100)
+    mem = t.membership.copy()
+    mem[1:, n_audit + 300:] = False  # the population proper: no model trained on it
+    mem[0, n_audit:] = False
+    table = pm.SignalTable(t.values, mem, role=role)
+    res = pm.run_attack("rmia", table, target=0, online=False)
+    assert res.extras["a_tuned"] is True and res.extras["a_tuning_model"] != 0
+    assert max(res.extras["a_tuning_auc"]) > 0.7 and res.auc > 0.7
+    # the target's values and membership on reference points are never used
+    vals = table.values.copy()
+    vals[0, n_audit : n_audit + 300] = 123.0
+    mem2 = mem.copy()
+    mem2[0, n_audit : n_audit + 300] = True
+    other = pm.SignalTable(vals, mem2, role=role)
+    res2 = pm.run_attack("rmia", other, target=0, online=False)
+    np.testing.assert_array_equal(res2.scores, res.scores)
+    # without the reference points tuning is impossible: a warning and the default a
+    audit_pop = np.r_[np.arange(n_audit), np.arange(n_audit + 300, n_audit + 400)]
+    bare = pm.SignalTable(table.values[:, audit_pop], mem[:, audit_pop], role=role[audit_pop])
+    with pytest.warns(UserWarning, match=r"found no reference model to tune on.*"
+                      r"role='reference'.*using the default a=0.3"):
+        res3 = pm.run_attack("rmia", bare, target=0, online=False)
+    assert res3.extras["a"] == 0.3 and res3.extras["a_tuned"] is False
+
+
+def test_rmia_tuning_subsamples_large_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    from privmeter.attacks import rmia as rmia_mod
+
+    t = _offline_table(6, n_audit=400, n_pop=400)
+    full = pm.run_attack("rmia", t, target=0, online=False)
+    monkeypatch.setattr(rmia_mod, "_TUNE_MAX_POINTS", 120)
+    sub = pm.run_attack("rmia", t, target=0, online=False)
+    assert sub.extras["a_tuned"] and len(sub.extras["a_tuning_auc"]) == 11
+    assert abs(sub.extras["a"] - full.extras["a"]) <= 0.5
+
+
+def test_shadow_with_offline_references_learns_from_their_training_points() -> None:
+    # before: references OUT for every audit point gave 0.5 for every point (AUC 0.5)
+    t = _offline_table(7, d=3.0)
+    loss = pm.run_attack("loss", t, target=0)
+    res = pm.run_attack("shadow", t, target=0, classifier="logistic")
+    assert loss.auc > 0.75 and res.auc > loss.auc - 0.05
+    assert len(np.unique(res.scores)) > 10
+
+
+def test_shadow_refuses_one_sided_reference_membership() -> None:
+    t = _offline_table(8)
+    mem = t.membership.copy()
+    mem[1:] = False  # references trained outside the table, none of it given
+    bare = pm.SignalTable(t.values, mem, role=t.role)
+    with pytest.raises(ValueError, match=r"every point of the table is a non-member of every "
+                       r"reference model \(4 models, 400 points\).*role='reference'"):
+        pm.run_attack("shadow", bare, target=0)
+
+
+def test_shadow_class_without_shadow_members_uses_the_global_model() -> None:
+    t = _offline_table(9, d=3.0)
+    labels = np.zeros(t.n_points, int)
+    labels[:100] = 1  # class 1: audit points only, never IN a reference model
+    lt = pm.SignalTable(t.values, t.membership, role=t.role, labels=labels)
+    res = pm.run_attack("shadow", lt, target=0, classifier="logistic")
+    assert res.extras["classes_scored_by_the_global_attack_model"] == [1]
+    assert res.auc > pm.run_attack("loss", t, target=0).auc - 0.05

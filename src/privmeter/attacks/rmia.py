@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,8 +16,13 @@ from privmeter.attacks._registry import AttackOutput, AttackSpec, register_attac
 from privmeter.table import SignalTable
 
 __all__ = [
+    "A_GRID",
+    "DEFAULT_A",
     "RmiaParams",
+    "TuningError",
     "count_dominated",
+    "log_pr_x",
+    "pr_x_stats",
     "rmia_attack",
     "rmia_log_ratios",
     "rmia_scores_from_log_ratios",
@@ -26,6 +32,10 @@ _CHUNK_POINTS = 65536
 #: Upper bound on the number of (x, z, query) booleans held at once by the multi-query path.
 _PAIR_BUDGET = 1 << 24
 A_GRID: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
+#: Offline ``a`` when ``a="auto"`` cannot be tuned (the research code's CIFAR-10 value).
+DEFAULT_A = 0.3
+#: At most this many candidate x (and as many z) points enter the tuning of ``a``.
+_TUNE_MAX_POINTS = 50_000
 
 
 @dataclass(frozen=True)
@@ -40,7 +50,8 @@ class RmiaParams:
         default="auto",
         metadata={
             "help": "offline: Pr(x) = ((1+a)/2) mean_OUT + (1-a)/2; 'auto' tunes a on the "
-            "reference models alone (one reference attacked with the others)"
+            "reference models alone (one reference attacked with the others), falling back "
+            "to 0.3 with a warning when the table cannot support tuning"
         },
     )
     gamma: float = field(
@@ -68,22 +79,79 @@ class RmiaParams:
             raise ValueError(f"temperature must be a positive number, got {self.temperature!r}")
 
 
-def _log_mean_proba(
-    log_p: NDArray[np.float64], log_q: NDArray[np.float64], w: NDArray[np.bool_]
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """``log mean p`` and ``mean q`` (``q = 1 - p``) over the models with ``w``, per point.
+def _weights(
+    ref_mask: NDArray[np.bool_], in_mask: NDArray[np.bool_] | None
+) -> NDArray[np.float64]:
+    """Per-(reference, point) weights of the average that estimates ``Pr(x)``.
 
-    Shapes (R, n, Q) and (R, n); empty columns give NaN.
+    Without ``in_mask``: the plain mean over the references in ``ref_mask``. With it: equal
+    weight for the IN and the OUT means (``1 / (2 n_in)`` and ``1 / (2 n_out)``) wherever a
+    point has both, the plain mean elsewhere. With ``n_in == n_out`` both rules give every
+    reference the same float weight, ``1 / (2 n_in) == 1 / n``, so a point and its exact
+    duplicate get bit-identical ``Pr(x)`` whatever their roles.
     """
-    cnt = w.sum(axis=0)[:, None].astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_q = np.where(w[..., None], np.exp(log_q), 0.0).sum(axis=0) / cnt
-        masked = np.where(w[..., None], log_p, -np.inf)
-        m = masked.max(axis=0)
-        m_safe = np.where(np.isfinite(m), m, 0.0)
-        lse = m_safe + np.log(np.exp(masked - m_safe).sum(axis=0))
-        log_mean_p = lse - np.log(cnt)
+    w = ref_mask.astype(np.float64)
+    n = w.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        plain = np.where(n > 0, 1.0 / n, 0.0)
+    if in_mask is None:
+        return np.asarray(w * plain[None, :])
+    w_in = ref_mask & in_mask
+    n_in = w_in.sum(axis=0).astype(np.float64)
+    n_out = n - n_in
+    both = (n_in > 0) & (n_out > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_in = np.where(both, 1.0 / (2.0 * n_in), plain)
+        per_out = np.where(both, 1.0 / (2.0 * n_out), plain)
+    return np.asarray(np.where(w_in, per_in[None, :], np.where(ref_mask, per_out[None, :], 0.0)))
+
+
+def pr_x_stats(
+    phi: NDArray[np.float64],
+    weights: NDArray[np.float64],
+    *,
+    temperature: float,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``log mean_w p`` and ``mean_w (1 - p)`` per point and query, ``p = sigmoid(phi / T)``.
+
+    ``phi`` (R, n, Q) are the reference models' logit margins and ``weights`` (R, n) the
+    weights of the average (each column sums to 1; zero = not used). Computed in chunks of
+    points in log space; the two means are what every value of offline RMIA's ``a`` needs,
+    so tuning ``a`` computes them once. Columns without any weight give NaN.
+    """
+    n = phi.shape[1]
+    log_mean_p = np.empty((n, phi.shape[2]))
+    mean_q = np.empty((n, phi.shape[2]))
+    for start in range(0, n, _CHUNK_POINTS):
+        sl = slice(start, start + _CHUNK_POINTS)
+        z = phi[:, sl, :] / temperature
+        log_p = -np.logaddexp(0.0, -z)
+        w = weights[:, sl, None]
+        used = w > 0
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            mean_q[sl] = (w * np.exp(log_p - z)).sum(axis=0)  # 1 - p = p e^{-z}
+            m = np.where(used, log_p, -np.inf).max(axis=0)
+            m_safe = np.where(np.isfinite(m), m, 0.0)
+            acc = (w * np.exp(log_p - m_safe[None])).sum(axis=0)
+            log_mean_p[sl] = np.where(np.isfinite(m), m_safe + np.log(acc), np.nan)
+        mean_q[sl] = np.where(np.isfinite(m), mean_q[sl], np.nan)
     return log_mean_p, mean_q
+
+
+def log_pr_x(
+    log_mean_p: NDArray[np.float64], mean_q: NDArray[np.float64], a: float | None
+) -> NDArray[np.float64]:
+    """``log Pr(x)``: the mean (online, ``a`` None) or ``((1+a)/2) mean + (1-a)/2`` (offline).
+
+    Near ``p = 1`` it is taken as ``log1p(-c mean(1 - p))`` so that confident points keep
+    distinct values instead of all rounding to ``log 1``.
+    """
+    c = 1.0 if a is None else (1.0 + a) / 2.0
+    d = 1.0 - c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        near_one = np.log1p(-c * mean_q)
+        general = np.logaddexp(math.log(c) + log_mean_p, math.log(d)) if d > 0 else log_mean_p
+    return np.asarray(np.where(mean_q < 0.5, near_one, general))
 
 
 def rmia_log_ratios(
@@ -106,43 +174,15 @@ def rmia_log_ratios(
     does not move with the numbers of IN and OUT references. With a balanced design and the
     target left out, those numbers differ by one according to the target's own membership,
     and a plain mean would turn that design artefact into a spurious membership signal.
-    Near ``p = 1`` the mean is taken as ``log1p(-mean(1 - p))`` so that confident points keep
-    distinct ratios instead of all rounding to ``log 1``.
+    Every point goes through the same weighted average (:func:`_weights`), so with equal IN
+    and OUT counts a point and its exact duplicate get identical ratios (an audit point
+    ``x`` equal to a population point ``z`` ties with it, ``LR(x, z) = 1``, as the rule
+    ``LR >= gamma`` requires). Near ``p = 1`` the mean is taken as ``log1p(-mean(1 - p))``
+    so that confident points keep distinct ratios instead of all rounding to ``log 1``.
     """
-    n = phi.shape[1]
-    out = np.empty((n, phi.shape[2]))
     t_log_p = -np.logaddexp(0.0, -target_phi / temperature)
-    for start in range(0, n, _CHUNK_POINTS):
-        sl = slice(start, start + _CHUNK_POINTS)
-        z = phi[:, sl, :] / temperature
-        log_p = -np.logaddexp(0.0, -z)
-        log_q = -np.logaddexp(0.0, z)
-        if in_mask is None:
-            log_mean_p, mean_q = _log_mean_proba(log_p, log_q, ref_mask[:, sl])
-        else:
-            w_in = ref_mask[:, sl] & in_mask[:, sl]
-            w_out = ref_mask[:, sl] & ~in_mask[:, sl]
-            lmp_in, mq_in = _log_mean_proba(log_p, log_q, w_in)
-            lmp_out, mq_out = _log_mean_proba(log_p, log_q, w_out)
-            has_in = np.asarray(w_in.any(axis=0))[:, None]
-            has_out = np.asarray(w_out.any(axis=0))[:, None]
-            both = has_in & has_out
-            with np.errstate(invalid="ignore"):
-                mean_q = np.where(both, 0.5 * (mq_in + mq_out), np.where(has_in, mq_in, mq_out))
-                log_mean_p = np.where(
-                    both, np.logaddexp(lmp_in, lmp_out) - math.log(2.0),
-                    np.where(has_in, lmp_in, lmp_out),
-                )
-        c = 1.0 if a is None else (1.0 + a) / 2.0
-        d = 1.0 - c
-        with np.errstate(divide="ignore", invalid="ignore"):
-            near_one = np.log1p(-c * mean_q)
-            general = (
-                np.logaddexp(math.log(c) + log_mean_p, math.log(d)) if d > 0 else log_mean_p
-            )
-        log_pr = np.where(mean_q < 0.5, near_one, general)
-        out[sl] = t_log_p[sl] - log_pr
-    return out
+    lmp, mq = pr_x_stats(phi, _weights(ref_mask, in_mask), temperature=temperature)
+    return np.asarray(t_log_p - log_pr_x(lmp, mq, a))
 
 
 def count_dominated(
@@ -232,74 +272,114 @@ def _scores(
     gamma: float,
     temperature: float,
     point_ids: NDArray[np.int64],
-) -> NDArray[np.float64]:
-    idx = np.r_[x_idx, z_idx]
-    ref_phi = phi[refs][:, idx, :]
-    mask = np.ones((refs.size, idx.size), dtype=bool)
+) -> tuple[NDArray[np.float64], int]:
+    """RMIA scores of the points ``x_idx`` against ``z_idx``; also the number of z used.
+
+    Offline, every x needs an OUT reference (else a ``ValueError`` names it); a z point
+    that every reference trained on has no offline ``Pr(z)`` and is left out of the z set.
+    """
+    mem_refs = membership[refs]
     if not online:
-        mask = ~membership[refs][:, idx]
+        x_out = (~mem_refs[:, x_idx]).sum(axis=0)
         require_refs(
-            mask.sum(axis=0), 1, what="OUT", point_ids=point_ids[idx],
+            x_out, 1, what="OUT", point_ids=point_ids[x_idx],
             hint="offline RMIA needs reference models that did not train on each point",
         )
+        z_idx = z_idx[(~mem_refs[:, z_idx]).any(axis=0)]
+        if z_idx.size == 0:
+            raise ValueError(
+                "offline RMIA needs population points z that some reference model did not "
+                "train on; every reference model trained on every population point"
+            )
+    idx = np.r_[x_idx, z_idx]
+    ref_phi = phi[refs][:, idx, :]
+    mem = mem_refs[:, idx]
+    mask = np.ones(mem.shape, dtype=bool) if online else ~mem
     lr = rmia_log_ratios(
         ref_phi, phi[target][idx], mask, a=None if online else a, temperature=temperature,
-        in_mask=membership[refs][:, idx] if online else None,
+        in_mask=mem if online else None,
     )
-    return rmia_scores_from_log_ratios(lr[: x_idx.size], lr[x_idx.size :], gamma)
+    scores = rmia_scores_from_log_ratios(lr[: x_idx.size], lr[x_idx.size :], gamma)
+    return scores, int(z_idx.size)
+
+
+class TuningError(ValueError):
+    """Offline RMIA's ``a`` cannot be tuned on this table (the reason is the message)."""
 
 
 def tune_a(
     table: SignalTable, target: int, *, gamma: float, temperature: float,
-    grid: tuple[float, ...] = A_GRID,
+    grid: tuple[float, ...] = A_GRID, max_points: int = _TUNE_MAX_POINTS,
 ) -> tuple[float, list[float], int]:
     """Choose offline RMIA's ``a`` by attacking one reference model with the others.
 
-    The target's membership is never used. The pseudo-target is the first reference model
-    ``r`` whose training set splits the table's points into members and non-members (audit
-    points for online-style references, population points for references trained on
-    population data); half of the population points that ``r`` did not train on serve as
-    its z points, every other point with an OUT model among the remaining references is a
-    candidate x, and the remaining references (never the target) play the references.
+    As ML Privacy Meter does (Zarifzadeh et al. 2024, Sec. 4 and App. B.2), ``a`` is the grid
+    value that gives the best AUC against a pseudo-target: the first reference model ``r``
+    for which this can be done, attacked with the remaining references (never the target,
+    whose membership and signal are not used). Its z points are half (a fixed, label-free
+    split) of the non-audit points (roles ``population`` and ``reference``) that ``r`` did
+    not train on and that some remaining reference did not train on; its candidate x are
+    all other points with an OUT model among the remaining references, labelled with ``r``'s
+    membership, which must include members and non-members. Reference models trained
+    outside the table therefore need their training points in the table (role
+    ``reference``, with their membership) for tuning. At most ``max_points`` candidates and
+    as many z points (random, seeded by ``r``) enter the tuning AUCs. The reference models'
+    ``Pr(x)`` averages are computed once for the whole grid, so tuning costs about one
+    attack on ``2 max_points`` points plus ``len(grid)`` sorted searches.
+
     Returns ``(best a, AUC per grid value, pseudo-target index)``.
+
+    Raises
+    ------
+    TuningError
+        With fewer than 2 reference models, or when no reference model has members and
+        non-members among the usable points.
     """
     refs = reference_models(table, target)
     if refs.size < 2:
-        raise ValueError(
-            f"a='auto' needs at least 2 reference models to tune a (has {refs.size}); pass a "
-            "explicitly, e.g. a=0.3 (the research code's CIFAR-10 value)"
+        raise TuningError(
+            f"a='auto' needs at least 2 reference models to tune a (has {refs.size})"
         )
-    pop = np.flatnonzero(table.population_mask)
-    everything = np.arange(table.n_points)
+    non_audit = ~table.audit_mask
     phi = table.logit_margin()
+    membership = table.membership
     for r in refs:
-        pop_out = pop[~table.membership[r, pop]]
-        if pop_out.size < 2:
-            continue
-        # a fixed, label-free split of r's OUT population points into z and candidates
-        z_r = pop_out[np.random.default_rng(int(r)).permutation(pop_out.size)[: pop_out.size // 2]]
         others = refs[refs != r]
-        cand = np.setdiff1d(everything, z_r)
-        has_out = (~table.membership[others][:, cand]).any(axis=0)
-        x_r = cand[has_out]
-        if (table.membership[others][:, z_r]).all(axis=0).any():
+        has_out = (~membership[others]).any(axis=0)
+        z_pool = np.flatnonzero(non_audit & ~membership[r] & has_out)
+        if z_pool.size < 2:
             continue
-        lab = table.membership[r, x_r]
+        rng = np.random.default_rng(int(r))
+        z_r = z_pool[rng.permutation(z_pool.size)[: z_pool.size // 2]]
+        usable = has_out.copy()
+        usable[z_r] = False
+        cand = np.flatnonzero(usable)
+        lab = membership[r, cand]
         if lab.all() or not lab.any():
             continue
+        if cand.size > max_points:
+            keep = np.sort(rng.choice(cand.size, size=max_points, replace=False))
+            cand, lab = cand[keep], lab[keep]
+            if lab.all() or not lab.any():
+                continue
+        if z_r.size > max_points:
+            z_r = np.sort(rng.choice(z_r, size=max_points, replace=False))
+        idx = np.r_[cand, z_r]
+        w = _weights(~membership[others][:, idx], None)
+        lmp, mq = pr_x_stats(phi[others][:, idx, :], w, temperature=temperature)
+        t_log_p = -np.logaddexp(0.0, -phi[r][idx] / temperature)
         aucs = []
         for a in grid:
-            s = _scores(
-                phi, table.membership, int(r), others, x_r, z_r, online=False, a=a,
-                gamma=gamma, temperature=temperature, point_ids=table.point_ids,
-            )
-            aucs.append(metrics.auc(s, lab))
+            lr = t_log_p - log_pr_x(lmp, mq, a)
+            sc = rmia_scores_from_log_ratios(lr[: cand.size], lr[cand.size :], gamma)
+            aucs.append(metrics.auc(sc, lab))
         best = int(np.argmax(aucs))
         return float(grid[best]), aucs, int(r)
-    raise ValueError(
-        "a='auto' found no reference model to tune on (one needs members and non-members "
-        "among the table's points and population points it did not train on); pass a "
-        "explicitly"
+    raise TuningError(
+        "a='auto' found no reference model to tune on: one needs members and non-members "
+        "among the table's points, and population or reference points that it did not train "
+        "on (reference models trained outside the table: add their training points with "
+        "role='reference' and their membership)"
     )
 
 
@@ -317,8 +397,12 @@ def rmia_attack(table: SignalTable, target: int, params: RmiaParams) -> AttackOu
     flat beyond the population's range shifted by ``log gamma``, so a larger gamma only adds
     ties (measured: digits MLP AUC 0.658 vs 0.620, random forest 0.723 vs 0.505).
     ``a='auto'`` picks ``a`` from {0, 0.1, ..., 1} by attacking a reference model with the
-    other references, as ML Privacy Meter does, never touching the target's membership.
-    Exact, O((N + Z) log Z).
+    other references, as ML Privacy Meter does, never touching the target's membership
+    (:func:`tune_a`); when the table cannot support that (one reference model, or reference
+    models trained outside the table without their training points as role ``reference``)
+    it warns and uses :data:`DEFAULT_A` = 0.3 (``extras["a_tuned"]`` is False). Offline, a
+    population point that every reference model trained on has no estimate of ``Pr(z)`` and
+    is left out of the z set (``extras["n_population_used"]``). Exact, O((N + Z) log Z).
 
     Examples
     --------
@@ -350,10 +434,22 @@ def rmia_attack(table: SignalTable, target: int, params: RmiaParams) -> AttackOu
     a: float | None = None
     if not params.online:
         if params.a == "auto":
-            a, aucs, r = tune_a(
-                table, target, gamma=params.gamma, temperature=params.temperature
-            )
-            extras.update({"a": a, "a_tuning_auc": aucs, "a_tuning_model": r})
+            try:
+                a, aucs, r = tune_a(
+                    table, target, gamma=params.gamma, temperature=params.temperature
+                )
+            except TuningError as exc:
+                a = DEFAULT_A
+                warnings.warn(
+                    f"RMIA offline: {exc}; using the default a={DEFAULT_A} (the research "
+                    "code's CIFAR-10 value). Pass a explicitly to silence this warning.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                extras.update({"a": a, "a_tuned": False, "a_tuning_error": str(exc)})
+            else:
+                extras.update({"a": a, "a_tuned": True, "a_tuning_auc": aucs,
+                               "a_tuning_model": r})
         else:
             a = float(params.a)
             extras["a"] = a
@@ -368,13 +464,15 @@ def rmia_attack(table: SignalTable, target: int, params: RmiaParams) -> AttackOu
             hint="online RMIA needs reference models trained on each audit point; use "
             "online=False or train more reference models",
         )
-    scores = _scores(
+    scores, n_z = _scores(
         table.logit_margin(), table.membership, target, refs,
         np.flatnonzero(table.audit_mask), np.flatnonzero(pop),
         online=params.online, a=a, gamma=params.gamma, temperature=params.temperature,
         point_ids=table.point_ids,
     )
     extras["n_population"] = int(pop.sum())
+    if n_z < int(pop.sum()):
+        extras["n_population_used"] = n_z
     return AttackOutput(scores, extras)
 
 

@@ -75,13 +75,17 @@ def shadow_attack(table: SignalTable, target: int, params: ShadowParams) -> Atta
 
     Shokri, Stronati, Song & Shmatikov (2017), "Membership Inference Attacks Against Machine
     Learning Models", IEEE S&P. Every reference model is a shadow model: its signals on the
-    table's points, labelled with its own membership, train an attack classifier (one per
-    class label, as in the paper, when labels are known); the classifier's IN probability on
-    the target's signals is the score. Features are the per-query signals on the logit scale
-    (plus their mean and spread with several queries). The target's membership is never
-    used. With one query and a global logistic model this ranks like LOSS; its strength is
-    class-dependent thresholds. References that are points' own IN/OUT models (LiRA, RMIA)
-    are usually far stronger.
+    table's points, labelled with its own membership, train an attack classifier (one per class
+    label, as in the paper, when labels are known); the classifier's IN probability on the
+    target's signals is the score. Features are the per-query signals on the logit scale (plus
+    their mean and spread with several queries). The target's membership is never used. The
+    shadow data are all of the table's points (any role) under every reference model, so offline
+    references (OUT for every audit point) learn from the population or reference-role points
+    they trained on; a table on which the reference models' membership is one-sided raises
+    instead of scoring every point 0.5, and a class whose shadow data is one-sided is scored by
+    one attack model trained on every class. With one query and a global logistic model this
+    ranks like LOSS; its strength is class-dependent thresholds. References that are points' own
+    IN/OUT models (LiRA, RMIA) are usually far stronger.
 
     Examples
     --------
@@ -98,36 +102,56 @@ def shadow_attack(table: SignalTable, target: int, params: ShadowParams) -> Atta
     refs = reference_models(table, target)
     if refs.size == 0:
         raise ValueError("the shadow attack needs at least one reference (shadow) model")
+    shadow_mem = table.membership[refs]
+    if shadow_mem.all() or not shadow_mem.any():
+        side = "member of" if shadow_mem.all() else "non-member of"
+        raise ValueError(
+            f"the shadow attack learns from the reference models' membership, but every point "
+            f"of the table is a {side} every reference model ({refs.size} models, "
+            f"{table.n_points} points), so there is nothing to learn; add points the "
+            "reference models trained on (e.g. their training data, role='reference') with "
+            "their membership, or use references trained on halves of the audited points"
+        )
     audit = np.flatnonzero(table.audit_mask)
     labels = table.labels
-    groups: list[tuple[Any, NDArray[np.int64]]]
-    if params.per_class and labels is not None:
-        groups = [(int(c), np.flatnonzero(labels == c)) for c in np.unique(labels)]
-    else:
-        groups = [(None, np.arange(table.n_points))]
     rng = np.random.default_rng(params.seed)
-    scores = np.full(table.n_points, np.nan)
-    fallback: list[Any] = []
-    for cls, pts in groups:
+    every = np.arange(table.n_points)
+
+    def fit(pts: NDArray[np.int64]) -> Any:
         x_train = _features(phi[refs][:, pts, :]).reshape(refs.size * pts.size, -1)
-        y_train = table.membership[refs][:, pts].reshape(-1)
+        y_train = shadow_mem[:, pts].reshape(-1)
         if x_train.shape[0] > params.max_train:
             keep = rng.choice(x_train.shape[0], size=params.max_train, replace=False)
             x_train, y_train = x_train[keep], y_train[keep]
-        target_pts = np.intersect1d(pts, audit)
-        if target_pts.size == 0:
-            continue
         if y_train.all() or not y_train.any():
+            return None
+        return _make_model(params).fit(x_train, y_train)
+
+    groups: list[tuple[Any, NDArray[np.int64]]]
+    if params.per_class and labels is not None:
+        groups = [(int(c), np.flatnonzero(labels == c)) for c in np.unique(labels[audit])]
+    else:
+        groups = [(None, every)]
+    scores = np.full(table.n_points, np.nan)
+    global_model: Any = None
+    fallback: list[Any] = []
+    for cls, pts in groups:
+        target_pts = np.intersect1d(pts, audit)
+        model = fit(pts)
+        if model is None:
+            # this class's shadow data is one-sided: use one attack model for all classes
+            # (scoring it 0.5 would hide its members)
             fallback.append(cls)
-            # a class whose shadow data is one-sided carries no membership information
-            scores[target_pts] = 0.5
-            continue
-        model = _make_model(params).fit(x_train, y_train)
+            if global_model is None:
+                global_model = fit(every)
+            if global_model is None:  # pragma: no cover - excluded by the check above
+                raise ValueError("the shadow attack found no member and non-member to learn")
+            model = global_model
         x_target = _features(phi[target][target_pts][None])[0]
         scores[target_pts] = model.predict_proba(x_target)[:, 1]
     extras: dict[str, Any] = {"n_shadow_models": int(refs.size), "attack_models": len(groups)}
     if fallback:
-        extras["classes_without_in_and_out_shadow_data"] = fallback
+        extras["classes_scored_by_the_global_attack_model"] = fallback
     return AttackOutput(np.asarray(scores[audit], dtype=np.float64), extras)
 
 
