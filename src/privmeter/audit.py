@@ -141,9 +141,10 @@ def _check_feature_range(data: _Data, dtype: Any, what: str) -> None:
     names = data.feature_names
     column = f"column {col}" + (f" ({names[col]!r})" if names and col < len(names) else "")
     raise ValueError(
-        f"feature value {flat[row, col]!r} at row {row}, {column} is too large for {what} "
-        f"({np.dtype(dtype).name}): values must stay below {limit:.3g} in magnitude (the square "
-        "root of the largest float), or training overflows to inf/NaN; rescale the features"
+        f"feature value {float(flat[row, col]):g} at row {row}, {column} is too large for "
+        f"{what} ({np.dtype(dtype).name}): values must stay below {limit:.3g} in magnitude "
+        "(the square root of the largest float), or training overflows to inf/NaN; rescale "
+        "the features"
     )
 
 

@@ -163,6 +163,8 @@ class AuditConfig(_Strict):
     @field_validator("attacks")
     @classmethod
     def _known_attacks(cls, v: list[str | AttackEntry]) -> list[str | AttackEntry]:
+        if not v:
+            raise ValueError("attacks: the list is empty; name at least one attack (e.g. loss)")
         for i, a in enumerate(v):
             if isinstance(a, str):
                 check_attack_params(a, {}, where=f"attacks[{i}]")
@@ -204,6 +206,12 @@ def check_attack_params(name: str, params: dict[str, Any], *, where: str = "atta
             raise ValueError(
                 f"{where} ({name}): parameter {key!r} takes {type_text}, got the boolean "
                 f"{value!r}"
+            )
+        if type_text in ("bool", "bool | None") and not (
+            isinstance(value, bool) or (value is None and "None" in type_text)
+        ):
+            raise ValueError(
+                f"{where} ({name}): parameter {key!r} must be true or false, got {value!r}"
             )
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"{where} ({name}): parameter {key!r} must be finite, got {value!r}")
@@ -559,7 +567,9 @@ def build_audit(
                 factory = make_factory(m.architecture, input_shape=shape,
                                        n_classes=int(ds.n_classes), **m.options)
             except (ValueError, TypeError) as exc:
-                raise ConfigError(f"model: {exc}") from None
+                raise ConfigError(
+                    f"model ({m.architecture}, options {m.options}): {exc}"
+                ) from None
         t = cfg.training
         trainer = TorchTrainer(
             factory, optimizer=t.optimizer, lr=t.lr, momentum=t.momentum, epochs=t.epochs,

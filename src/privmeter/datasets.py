@@ -32,6 +32,7 @@ import os
 import pickle
 import stat
 import warnings
+import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -873,7 +874,7 @@ def load_npz(
         raise ValueError(f"task must be 'auto', 'classification' or 'regression', got {task!r}")
     try:
         archive = np.load(p, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as err:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(f"{p}: not a readable .npz archive ({err})") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise ValueError(f"{p}: expected an .npz archive (np.savez), found a single .npy array")
@@ -890,6 +891,8 @@ def load_npz(
                 )
             try:
                 return np.asarray(archive[key])
+            except (zipfile.BadZipFile, OSError, EOFError) as err:
+                raise ValueError(f"{p}: cannot read array {key!r} ({err})") from None
             except ValueError as err:
                 if "allow_pickle" in str(err) or "Object arrays" in str(err):
                     raise ValueError(
@@ -1090,9 +1093,18 @@ def load_csv(
         raise ValueError(f"{p}: malformed CSV ({err})") from None
     if not rows:
         raise ValueError(f"{p}: no data rows after the header")
+    x64 = np.asarray(rows, dtype=np.float64)
     with np.errstate(over="ignore"):  # values beyond float32 become inf, reported below
-        x = np.asarray(rows, dtype=np.float64).astype(np.float32)
+        x = x64.astype(np.float32)
     bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
+    too_big = np.isfinite(x64) & ~np.isfinite(x)
+    if too_big.any():
+        r, c = (int(v) for v in np.argwhere(too_big)[0])
+        raise ValueError(
+            f"{p}, line {lines[r]}, column {header[feat_idx[c]]!r}: value {x64[r, c]:g} does "
+            f"not fit in float32 (largest {float(np.finfo(np.float32).max):.3g}); features are "
+            "read as float32: rescale the column"
+        )
     if bad.size:
         first = int(bad[0])
         col = feat_idx[int(np.flatnonzero(~np.isfinite(x[first]))[0])]
