@@ -95,6 +95,7 @@ def _make_files(d: Path) -> None:
         "def few_classes():\n"
         "    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))\n"
         "def broken():\n    raise RuntimeError('negative dimension -5')\n"
+        "def identity():\n    return torch.nn.Identity()\n"
         "NOT_CALLABLE = 3\n"
     )
     (d / "json.py").write_text("def make():\n    raise SystemExit('shadow module ran')\n")
@@ -362,6 +363,8 @@ for id_, text, match in [
      r"cannot take inputs of shape \(1, 8, 8\) per row"),
     ("factory-few-classes", "model: {architecture: factory, factory: 'mymod:few_classes'}\n",
      r"outputs 3 value\(s\) per row, but the labels go up to 9.*0..2"),
+    ("factory-3d-output", "model: {architecture: factory, factory: 'mymod:identity'}\n",
+     r"outputs shape \(1, 8, 8\) per row; a classifier must return one logit per class"),
     ("weights-garbage", "model: {architecture: logistic}\n"
      "target: {{weights: {d}/garbage.pt, train_indices: {d}/idx.npy}}\n",
      r"target.weights: .*garbage.pt is not a PyTorch state_dict"),

@@ -165,8 +165,13 @@ def _check_outputs(access: Any, data: _Data, what: str) -> None:
     if data.task != "classification" or data.y.size == 0 or data.y.dtype.kind not in "iub":
         return
     top = int(data.y.max())
-    width = int(out.shape[1]) if out.ndim == 2 else 1
-    if out.ndim != 2 or width <= top:
+    if out.ndim != 2:
+        raise ValueError(
+            f"{what} outputs shape {tuple(out.shape[1:])} per row; a classifier must return "
+            f"one logit per class, shape (n, n_classes) with n_classes > {top}"
+        )
+    width = int(out.shape[1])
+    if width <= top:
         row = int(np.argmax(data.y))
         raise ValueError(
             f"{what} outputs {width} value(s) per row, but the labels go up to {top} (row "
