@@ -531,9 +531,7 @@ class Audit:
             fixed = rng.permutation(base)[: base.size // 2]
             keep[:, fixed] = True
         else:
-            keep[:, base[: base.size - base.size % 2]] = keep_matrix(
-                n_models, base.size - base.size % 2, seed=keep_seed + 1
-            )
+            keep[:, base] = keep_matrix(n_models, base.size, seed=keep_seed + 1)
         return recs, pop, keep, list(range(n_models))
 
     def _add_reference_keep(
@@ -558,9 +556,10 @@ class Audit:
                     f"points), but there are {pop.size}; raise population_fraction (e.g. 0.6)"
                 )
             pool = np.random.default_rng(seed).permutation(pop)[: 2 * size]
-        k = keep_matrix(m_even, pool.size - pool.size % 2, seed=seed)[:m]
-        sub = pool[: pool.size - pool.size % 2]
-        keep[1:, sub] = k
+        # every pool point, odd pool sizes included (the last point once had no IN model):
+        # each point is IN for exactly m_even / 2 of m_even models, so with m >= 2 kept rows
+        # every point has at least one IN and one OUT reference model
+        keep[1:, pool] = keep_matrix(m_even, pool.size, seed=seed)[:m]
 
     # ------------------------------------------------------------- expensive
     def build_table(self) -> BuiltTable:
