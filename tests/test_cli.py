@@ -200,3 +200,74 @@ def test_run_from_config_with_sklearn_and_csv(tmp_path: Path) -> None:
     data = json.loads((tmp_path / "out" / "results.json").read_text())
     assert [r["attack"] for r in data["results"]] == ["loss", "lira", "rmia"]
     assert not (tmp_path / "out" / "report.pdf").exists()
+
+
+# ----------------------------------------------------------- small things users noticed (#9)
+def test_version(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"privmeter {privmeter.__version__}"
+
+
+def test_help_shows_the_report_out_default(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        main(["report", "--help"])
+    assert "(default privmeter-report)" in capsys.readouterr().out
+
+
+def test_attack_parameters_are_listed_as_yaml(capsys: pytest.CaptureFixture) -> None:
+    assert main(["attacks"]) == 0
+    out = capsys.readouterr().out
+    assert "  online: true  # " in out and "  fix_variance: null  # " in out
+    assert '  smoothing: "interpolate"  # ' in out
+    assert not any(line.lstrip().startswith("--") for line in out.splitlines())
+    # the example the listing gives is a valid config
+    cfg = load_config(None, ["attacks=[loss, {rmia: {gamma: 2.0}}]"])
+    assert cfg.attacks[1].name == "rmia" and cfg.attacks[1].params == {"gamma": 2.0}
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_report_files_follow_the_umask(tmp_path: Path, umask: int, mode: int) -> None:
+    from privmeter.report import AuditReport
+
+    rng = np.random.default_rng(0)
+    membership = rng.random((2, 60)) < 0.5
+    res = privmeter.run_attack(
+        "loss", privmeter.SignalTable(rng.normal(size=(2, 60)) + membership, membership)
+    )
+    old = os.umask(umask)
+    try:
+        written = AuditReport([res], card={"game": "model"}).save(
+            tmp_path / "out", formats=("json", "csv")
+        )
+    finally:
+        os.umask(old)
+    assert written
+    for path in written:
+        assert path.stat().st_mode & 0o777 == mode, (path, oct(path.stat().st_mode))
+
+
+def test_config_paths_are_relative_to_the_config(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from privmeter.config import build_audit
+
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    rows = "\n".join(f"{i % 7},{i % 3},{i % 2}" for i in range(40))
+    (project / "data" / "train.csv").write_text("a,b,label\n" + rows + "\n")
+    (project / "audit.yaml").write_text(
+        "data: {source: csv, path: data/train.csv}\n"
+        "model: {architecture: sklearn, sklearn: LogisticRegression}\n"
+        "cache: cache\n"
+    )
+    monkeypatch.chdir(tmp_path)  # not the config's folder
+    cfg = load_config(project / "audit.yaml")
+    audit = build_audit(cfg, progress=False, base_dir=project)
+    assert audit._data.n == 40
+    assert Path(audit.store.root) == project / "cache"
+    # a path given on the command line is relative to the working directory
+    (tmp_path / "other.csv").write_text("a,b,label\n" + rows + "\n1,1,1\n")
+    cfg = load_config(project / "audit.yaml", ["data.path=other.csv"])
+    assert cfg.data.path == str(tmp_path / "other.csv")
+    assert build_audit(cfg, progress=False, base_dir=project)._data.n == 41
