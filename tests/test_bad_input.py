@@ -88,6 +88,22 @@ def _make_files(d: Path) -> None:
     (d / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
     (d / "deep.yaml").write_text("a: " + "[" * 100_000 + "]" * 100_000 + "\n")
     (d / "a_file").write_text("x")
+    # saved reports whose companion files were tampered with
+    import shutil
+
+    import privmeter as pm
+    from privmeter.report import AuditReport, RecordData
+
+    mem = rng.random((2, 20)) < 0.5
+    res = pm.run_attack("loss", pm.SignalTable(rng.normal(size=(2, 20)) + mem, mem))
+    AuditReport([res], card={"game": "model"},
+                records=RecordData(point_ids=res.point_ids, images=rng.random((20, 4, 4)))
+                ).save(d / "rep", formats=("json",))
+    shutil.copytree(d / "rep", d / "rep_pickled_images")
+    np.save(d / "rep_pickled_images" / "images.npy", np.array([os.system, 1], dtype=object),
+            allow_pickle=True)
+    shutil.copytree(d / "rep", d / "rep_no_images")
+    (d / "rep_no_images" / "images.npy").unlink()
     # factories beside a config
     (d / "mymod.py").write_text(
         "import torch\n"
@@ -441,6 +457,15 @@ for command in ("gate", "report"):
         ("a_folder", r"results file not found"),
     ]:
         CASES.append(C(f"{command}-{name}", [command, f"{{d}}/{name}", *extra], match))
+
+for command in ("gate", "report"):
+    extra = ["--max-auc", "0.9"] if command == "gate" else ["--out", "{d}/report-out2"]
+    for name, match in [
+        ("rep_pickled_images", r"not a privmeter results file: .*Object arrays cannot be loaded"),
+        ("rep_no_images", r"images.npy is missing|not a privmeter results file"),
+    ]:
+        CASES.append(C(f"{command}-{name}", [command, f"{{d}}/{name}/results.json", *extra],
+                       match))
 
 CASES += [
     C("run-missing-config", ["run", "{d}/nope.yaml"], r"config file not found"),
