@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from privmeter import __version__
-from privmeter.attacks import attack_info, run_attack
+from privmeter.attacks import ScoredAttack, attack_info, run_attack, score_attack
 from privmeter.result import AttackResult
 from privmeter.table import SignalTable
 
@@ -778,17 +778,23 @@ class Audit:
             if "online" in fields and "online" not in params:
                 # the attack uses the reference models the way they were trained
                 params["online"] = self.online if self.game == "model" else True
+            targets = self._valid_targets(built)
             try:
-                per_target = [
-                    run_attack(name, built.table, target=t, confidence=self.confidence,
-                               delta=self.delta, **params)
-                    for t in self._valid_targets(built)
-                ]
+                if len(targets) == 1:
+                    one = run_attack(name, built.table, target=targets[0],
+                                     confidence=self.confidence, delta=self.delta, **params)
+                else:
+                    # metrics once, on the pooled scores (not once per target as well)
+                    scored = [score_attack(name, built.table, target=t, **params)
+                              for t in targets]
             except ValueError as exc:
                 skipped[label] = str(exc)
                 warnings.warn(f"attack {label!r} could not run: {exc}", stacklevel=2)
                 continue
-            results.append(self._pool(label, per_target, built))
+            if len(targets) == 1:
+                results.append(self._pool(label, [one], built))
+            else:
+                results.append(self._pool_scored(label, scored))
         if skipped:
             built.card["attacks not run"] = skipped
         return results
@@ -813,6 +819,18 @@ class Audit:
                 point_ids=r.point_ids, labels=r.labels, seed=r.seed, confidence=r.confidence,
                 delta=r.delta, extras=r.extras,
             )
+        scored = [
+            ScoredAttack(attack=r.attack, target=r.target, scores=r.scores,
+                         membership=r.membership, point_ids=r.point_ids, labels=r.labels,
+                         params=r.params, seed=r.seed, extras=r.extras)
+            for r in per_target
+        ]
+        return self._pool_scored(label, scored)
+
+    def _pool_scored(self, label: str, per_target: Sequence[ScoredAttack]) -> AttackResult:
+        """One result from the scores of several targets (the multi-target games)."""
+        from privmeter import metrics
+
         scores = np.concatenate([r.scores for r in per_target])
         membership = np.concatenate([r.membership for r in per_target])
         ids = np.concatenate([r.point_ids for r in per_target])
@@ -821,7 +839,7 @@ class Audit:
         )
         extras: dict[str, Any] = {
             "pooled_over_targets": [r.target for r in per_target],
-            "per_target_auc": [r.auc for r in per_target],
+            "per_target_auc": [metrics.auc(r.scores, r.membership) for r in per_target],
         }
         if self.game == "record":
             extras["per_record"] = _per_record(per_target, self.confidence)
@@ -900,7 +918,7 @@ def _model_utility(
     }
 
 
-def _per_record(per_target: list[AttackResult], confidence: float) -> list[dict[str, Any]]:
+def _per_record(per_target: Sequence[ScoredAttack], confidence: float) -> list[dict[str, Any]]:
     """For each audited record: the AUC of telling models with it from models without it.
 
     The interval is Hoeffding's distribution-free bound for the two-sample U-statistic

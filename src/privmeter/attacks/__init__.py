@@ -6,10 +6,12 @@ from privmeter.attacks import lira, loss, reference, rmia, shadow
 from privmeter.attacks._registry import (
     AttackOutput,
     AttackSpec,
+    ScoredAttack,
     attack_info,
     list_attacks,
     register_attack,
     run_attack,
+    score_attack,
 )
 from privmeter.attacks.lira import LiraParams
 from privmeter.attacks.loss import LossParams, PopulationParams
@@ -25,6 +27,7 @@ __all__ = [
     "PopulationParams",
     "ReferenceParams",
     "RmiaParams",
+    "ScoredAttack",
     "ShadowParams",
     "attack_info",
     "lira",
@@ -34,5 +37,6 @@ __all__ = [
     "register_attack",
     "rmia",
     "run_attack",
+    "score_attack",
     "shadow",
 ]

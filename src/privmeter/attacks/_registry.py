@@ -15,8 +15,8 @@ from privmeter.metrics import DEFAULT_FPR_LEVELS
 from privmeter.result import AttackResult
 from privmeter.table import SignalTable
 
-__all__ = ["AttackOutput", "AttackSpec", "attack_info", "list_attacks", "register_attack",
-           "run_attack"]
+__all__ = ["AttackOutput", "AttackSpec", "ScoredAttack", "attack_info", "list_attacks",
+           "register_attack", "run_attack", "score_attack"]
 
 P = TypeVar("P")
 
@@ -152,6 +152,44 @@ def run_attack(
     >>> res.auc > 0.8
     True
     """
+    scored = score_attack(name, table, target, **params)
+    return AttackResult.from_scores(
+        name,
+        scored.scores,
+        scored.membership,
+        params=scored.params,
+        target=scored.target,
+        point_ids=scored.point_ids,
+        labels=scored.labels,
+        seed=scored.seed,
+        confidence=confidence,
+        delta=delta,
+        fpr_levels=fpr_levels,
+        extras=scored.extras,
+    )
+
+
+@dataclass(frozen=True)
+class ScoredAttack:
+    """An attack's scores with their ground truth, before any metric is computed."""
+
+    attack: str
+    target: int
+    scores: NDArray[np.float64]
+    membership: NDArray[np.bool_]
+    point_ids: NDArray[np.int64]
+    labels: NDArray[np.int64] | None
+    params: dict[str, Any]
+    seed: int | None
+    extras: dict[str, Any]
+
+
+def score_attack(name: str, table: SignalTable, target: int = 0, **params: Any) -> ScoredAttack:
+    """Run a registered attack and return its scores without computing metrics.
+
+    The validation and scoring half of :func:`run_attack`; games that pool many targets
+    score each one with this and compute the metrics once on the pooled scores.
+    """
     spec = attack_info(name)
     if not isinstance(table, SignalTable):
         raise TypeError(f"table must be a SignalTable, got {type(table).__name__}")
@@ -164,18 +202,14 @@ def run_attack(
         raise RuntimeError(
             f"attack {name!r} returned scores of shape {out.scores.shape}, expected ({n_audit},)"
         )
-    seed = getattr(p, "seed", None)
-    return AttackResult.from_scores(
-        name,
-        out.scores,
-        table.membership[t, audit],
-        params=dataclasses.asdict(p),  # type: ignore[call-overload]
+    return ScoredAttack(
+        attack=name,
         target=t,
+        scores=out.scores,
+        membership=table.membership[t, audit],
         point_ids=table.point_ids[audit],
         labels=None if table.labels is None else table.labels[audit],
-        seed=seed,
-        confidence=confidence,
-        delta=delta,
-        fpr_levels=fpr_levels,
+        params=dataclasses.asdict(p),  # type: ignore[call-overload]
+        seed=getattr(p, "seed", None),
         extras=out.extras,
     )
