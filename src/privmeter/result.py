@@ -178,6 +178,7 @@ class AttackResult:
         for arr in (res.scores, res.membership, res.point_ids, res.labels):
             if arr is not None:
                 arr.setflags(write=False)
+        res.__dict__["roc"] = roc  # the cached_property below: computed once
         return res
 
     # ---------------------------------------------------------------- queries

@@ -365,6 +365,26 @@ def _occurrences(ids: NDArray[np.int64]) -> NDArray[np.int64]:
     return occ
 
 
+def _unique_rows(keys: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.intp]]:
+    """``np.unique(keys, axis=0, return_inverse=True)`` for (point id, occurrence) pairs.
+
+    The pairs are packed into one int64 when they fit (a 1-D unique is several times faster
+    than the row-wise one); the order is the same lexicographic order.
+    """
+    if keys.shape[0] == 0:
+        return keys.reshape(0, 2), np.zeros(0, dtype=np.intp)
+    ids, occ = keys[:, 0], keys[:, 1]
+    lo = int(ids.min())
+    span = int(ids.max()) - lo + 1
+    m = int(occ.max()) + 1
+    if span * m < 2**62:
+        code = (ids - lo) * m + occ
+        u, inv = np.unique(code, return_inverse=True)
+        return np.stack([u // m + lo, u % m], axis=1), inv.reshape(-1)
+    u2, inv2 = np.unique(keys, axis=0, return_inverse=True)
+    return u2, inv2.reshape(-1)
+
+
 @dataclass(frozen=True)
 class RecordsTable:
     """One row per (target, point): membership, label and every attack's score.
@@ -400,8 +420,7 @@ def records_table(results: Sequence[AttackResult]) -> RecordsTable:
             for i in group
         ]
         all_keys = np.concatenate(keys, axis=0)
-        uniq, inverse = np.unique(all_keys, axis=0, return_inverse=True)
-        inverse = inverse.reshape(-1)
+        uniq, inverse = _unique_rows(all_keys)
         n = uniq.shape[0]
         memb = np.zeros(n, dtype=np.int8) - 1
         labels = np.full(n, -1, dtype=np.int64)
@@ -484,17 +503,18 @@ def records_csv(results: Sequence[AttackResult]) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["target", "point_id", "label", "membership", *table.columns])
     labels = table.label
-    for i in range(table.point_id.size):
-        lab = "" if labels is None or labels[i] < 0 else str(int(labels[i]))
-        w.writerow(
-            [
-                int(table.target[i]),
-                int(table.point_id[i]),
-                lab,
-                int(table.membership[i]),
-                *("" if math.isnan(v) else repr(float(v)) for v in table.scores[i]),
-            ]
-        )
+    n = table.point_id.size
+    # column by column from Python lists (numbers never need CSV quoting): the same text as
+    # csv.writer on each row, several times faster for big audits
+    cols: list[list[str]] = [
+        [str(v) for v in table.target.tolist()],
+        [str(v) for v in table.point_id.tolist()],
+        [""] * n if labels is None else ["" if v < 0 else str(v) for v in labels.tolist()],
+        ["1" if v else "0" for v in table.membership.tolist()],
+    ]
+    for j in range(table.scores.shape[1]):
+        cols.append(["" if math.isnan(v) else repr(v) for v in table.scores[:, j].tolist()])
+    buf.writelines(",".join(row) + "\n" for row in zip(*cols, strict=True))
     return buf.getvalue()
 
 
