@@ -228,3 +228,16 @@ def test_non_regular_files_are_refused_without_reading(tmp_path: Path, kind: str
     for load in (datasets.load_csv, datasets.load_npz, datasets.load_purchase):
         with pytest.raises((ValueError, IsADirectoryError), match=match):
             load(path)
+
+
+def test_factory_from_a_package_folder_beside_the_config(tmp_path: Path) -> None:
+    (tmp_path / "zoo_pkg_x").mkdir()  # a namespace package (no __init__.py)
+    (tmp_path / "zoo_pkg_x" / "nets.py").write_text(
+        "import torch\n"
+        "def make():\n"
+        "    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))\n"
+    )
+    cfg = tmp_path / "audit.yaml"
+    cfg.write_text("model: {architecture: factory, factory: 'zoo_pkg_x.nets:make'}\n")
+    audit = build_audit(load_config(cfg), progress=False, base_dir=tmp_path)
+    assert audit.trainer.model_factory.__module__ == "zoo_pkg_x.nets"

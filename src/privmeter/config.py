@@ -447,15 +447,22 @@ def _import_factory(spec: str, *, base: Path | None, allow_modules: Sequence[str
         root = base.resolve()
         known = sys.modules.get(top)
         found = importlib.util.find_spec(top) if known is None else None
-        origin = getattr(known, "__file__", None) if known is not None else (
-            found.origin if found is not None else None
-        )
-        if (known is not None or found is not None) and (
-            origin is None or root not in Path(origin).resolve().parents
-        ):
+        # where Python would find `top` today: a module file, or a package's folders
+        places: list[str] = []
+        if known is not None:
+            places = [getattr(known, "__file__", None) or "built in"]
+        elif found is not None:
+            if found.origin and found.origin != "namespace":
+                places = [found.origin]
+            else:
+                places = list(found.submodule_search_locations or []) or ["built in"]
+        outside = [
+            x for x in places if x == "built in" or root not in Path(x).resolve().parents
+        ]
+        if outside:
             raise ConfigError(
                 f"model.factory {spec!r}: {local} has the name of an installed module "
-                f"({top!r}, {origin or 'built in'}); rename the file"
+                f"({top!r}, {outside[0]}); rename the file"
             )
         if str(root) not in sys.path:
             sys.path.insert(0, str(root))  # importable by name, also in worker processes
