@@ -59,10 +59,14 @@ def test_demo_results_are_sound(demo_out: tuple) -> None:
     broken["results"][0]["auc"] = 1.5
     with pytest.raises(jsonschema.ValidationError, match="1.5"):
         jsonschema.validate(broken, schema)
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2 and data["not_run"] == []
     results = data["results"]
     assert [r["attack"] for r in results] == ["loss", "population", "reference", "lira", "rmia"]
-    for r in results:
+    from privmeter.report import AuditReport
+
+    loaded = AuditReport.load(out)  # per-point arrays from scores.npz
+    for saved, res in zip(results, loaded.results, strict=True):
+        r = {**saved, "scores": res.scores, "membership": res.membership}
         assert 0.0 <= r["auc_ci"][0] <= r["auc"] <= r["auc_ci"][1] <= 1.0
         assert 0.0 <= r["advantage"] <= 1.0 and r["epsilon_lb"] >= 0.0
         s = np.asarray(r["scores"])

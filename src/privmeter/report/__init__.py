@@ -373,6 +373,8 @@ class AuditReport:
             lines.append(
                 "n/r: not resolvable, the FPR level is below 1 / n_non_members of that attack."
             )
+        if any("(non-members)" in row[6] for row in rows):
+            lines.append(tables.NON_MEMBERS_NOTE)
         for names in tables.identical_groups(self.results, self.labels):
             lines.append(
                 f"{' and '.join(names)} give identical ROC curves (the same ranking of the "

@@ -407,6 +407,8 @@ def build_context(
             "not_run": [{"attack": a, "reason": why} for a, why in verdict.not_run],
         },
         "utility": tables.utility_lines(report.card),
+        "eps_non_members": tables.NON_MEMBERS_NOTE
+        if any(r.epsilon_detail.side == tables.NON_MEMBERS_SIDE for r in results) else "",
         "identical": [
             f"{' and '.join(g)} give identical ROC curves (the same ranking of the audit "
             "points): they are drawn as one curve"

@@ -48,6 +48,12 @@ __all__ = [
     "write_json_dict",
 ]
 
+#: The epsilon side that does not raise the verdict (marked in the key-figures table).
+NON_MEMBERS_SIDE = metrics.EPSILON_SIDES[1]
+#: Footnote of that mark.
+NON_MEMBERS_NOTE = ("(non-members): that ε bound comes from identifying non-members, which "
+                    "exposes no training record; it does not raise the verdict.")
+
 #: FPR levels of the key-figures table.
 SUMMARY_LEVELS: tuple[float, ...] = (0.01, 0.001)
 
@@ -189,7 +195,8 @@ def summary_rows(results: Sequence[AttackResult], levels: Sequence[str]) -> list
                 auc=fmt_auc(r.auc, r.auc_ci),
                 tpr=tuple(fmt_tpr(r.tpr_at(level)) for level in SUMMARY_LEVELS),
                 advantage=f"{r.advantage:.3f}",
-                epsilon_lb=f"{r.epsilon_lb:.3f}",
+                epsilon_lb=f"{r.epsilon_lb:.3f}"
+                + (" (non-members)" if r.epsilon_detail.side == NON_MEMBERS_SIDE else ""),
                 level=lv,
             )
         )
