@@ -160,6 +160,9 @@ def test_gate_names_the_side_of_the_epsilon_bound(
     res = _saved(tmp_path, _non_member_side())
     assert main(["gate", str(res), "--max-epsilon", "1"]) == 1
     assert "epsilon LB (non-members identified)" in capsys.readouterr().out
+    # the side the verdict uses: this 'low' attack identifies no member
+    assert main(["gate", str(res), "--max-epsilon", "1", "--epsilon-side", "members"]) == 0
+    assert "epsilon LB (members side)" in capsys.readouterr().out
 
 
 # --------------------------------------------------------------------------- epsilon

@@ -113,6 +113,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="largest acceptable TPR at an FPR level, e.g. 0.001:0.01 (repeatable)")
     g.add_argument("--max-epsilon", type=_limit("--max-epsilon", 0.0, math.inf), default=None,
                    help="largest acceptable empirical epsilon lower bound")
+    g.add_argument("--epsilon-side", choices=("both", "members"), default="both",
+                   help="--max-epsilon checks the two-sided DP bound (both, default) or only "
+                        "the side that identifies members (the side the risk verdict uses)")
     g.add_argument("--conservative", action="store_true",
                    help="compare the upper confidence bounds instead of the point estimates; "
                         "a TPR check at an FPR level the data cannot resolve then fails")
@@ -254,8 +257,11 @@ def _cmd_gate(args: argparse.Namespace) -> int:
             checks.append((f"TPR@{fpr:g}{note}", val, tpr_max, why))
         if args.max_epsilon is not None:
             eps = res.epsilon_detail
-            side = f" ({eps.side})" if eps.side else ""
-            checks.append((f"epsilon LB{side}", res.epsilon_lb, args.max_epsilon, ""))
+            if args.epsilon_side == "members":
+                checks.append(("epsilon LB (members side)", eps.members, args.max_epsilon, ""))
+            else:
+                side = f" ({eps.side})" if eps.side else ""
+                checks.append((f"epsilon LB{side}", res.epsilon_lb, args.max_epsilon, ""))
         for what, value, limit, why in checks:
             ok = value <= limit and not why
             failed += not ok
