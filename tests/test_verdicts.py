@@ -136,6 +136,27 @@ def test_cli_warns_once_and_gate_fails_on_a_skipped_attack(
     assert "FAIL  lira" in capsys.readouterr().out
 
 
+def test_an_audit_where_no_attack_ran_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+
+    import privmeter.audit as audit_mod
+    from privmeter.training import SklearnTrainer
+
+    def broken(name: str, *args: object, **kwargs: object) -> AttackResult:
+        raise ValueError(f"{name} needs something this table lacks")
+
+    monkeypatch.setattr(audit_mod, "run_attack", broken)
+    x, y = load_breast_cancer(return_X_y=True)
+    x = (x - x.mean(0)) / x.std(0)
+    audit = Audit((x, y), SklearnTrainer(LogisticRegression(max_iter=300)),
+                  attacks=["loss", "lira"], n_references=2, progress=False)
+    with pytest.warns(UserWarning, match="could not run"), pytest.raises(
+        ValueError, match="no attack could run: loss: loss needs something this table lacks; "
+                          "lira: lira needs"):
+        audit.run()
+
+
 # --------------------------------------------------------------------------- gate
 def _saved(tmp_path: Path, *results: AttackResult) -> Path:
     AuditReport(results).save(tmp_path / "r", formats=("json",))

@@ -878,6 +878,10 @@ class Audit:
         card["timings (s)"] = {k: round(v, 2) for k, v in timings.items()}
         title = self.title or f"Membership inference audit: {d.name}, {self.game} game"
         not_run = tuple(dict(card.get("attacks not run") or {}).items())
+        if not results:
+            raise ValueError(
+                "no attack could run: " + "; ".join(f"{a}: {why}" for a, why in not_run)
+            )
         return AuditReport(results=tuple(results), card=card, records=records, title=title,
                            not_run=not_run)
 
