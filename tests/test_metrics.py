@@ -194,3 +194,42 @@ def test_bad_levels_and_params() -> None:
         metrics.clopper_pearson(3, 2)
     with pytest.raises(ValueError, match=r"delta must be in \[0, 1\), got -0.1"):
         metrics.epsilon_lower_bound([1.0, 0.0], [1, 0], delta=-0.1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.booleans()), min_size=2, max_size=40),
+       st.sampled_from([0.0, 0.01, 0.1, 0.5]), st.sampled_from([0.01, 0.1, 0.5]))
+def test_ppv_at_fpr_is_always_a_probability(
+    pairs: list[tuple[int, bool]], level: float, prior: float
+) -> None:
+    s = np.array([p[0] for p in pairs], dtype=float)
+    y = np.array([p[1] for p in pairs])
+    if y.all() or not y.any():
+        return
+    roc = metrics.roc_curve(s, y)
+    p = metrics.ppv_at_fpr_from_roc(roc, level, prior)
+    assert 0.0 <= p <= 1.0  # before: NaN whenever the top score was tied
+    t = metrics.tpr_at_fpr_from_roc(roc, level)
+    if t.tpr + t.fpr > 0:
+        assert p == pytest.approx(metrics.ppv(t.tpr, t.fpr, prior))
+
+
+def test_epsilon_detail_matches_the_bound_and_its_inequality() -> None:
+    rng = np.random.default_rng(4)
+    y = rng.random(3000) < 0.5
+    s = rng.normal(size=3000) + 1.5 * y
+    roc = metrics.roc_curve(s, y)
+    e = metrics.epsilon_lower_bound_detail(roc)
+    assert e.value == metrics.epsilon_lower_bound(s, y) == max(e.members, e.non_members) > 0
+    assert e.side in metrics.EPSILON_SIDES
+    assert e.tpr_lo is not None and e.fpr_hi is not None and e.tpr is not None
+    if e.side == "members identified":
+        assert e.value == pytest.approx(math.log(e.tpr_lo / e.fpr_hi))
+    else:
+        assert e.value == pytest.approx(math.log((1 - e.fpr_hi) / (1 - e.tpr_lo)))
+    assert e.tpr_lo <= e.tpr and e.fpr is not None and e.fpr <= e.fpr_hi
+    # the reported threshold reproduces the reported rates
+    assert e.threshold is not None
+    assert float(np.mean(s[y] >= e.threshold)) == pytest.approx(e.tpr)
+    assert float(np.mean(s[~y] >= e.threshold)) == pytest.approx(e.fpr)
+    assert e.to_dict()["side"] == e.side
