@@ -112,7 +112,8 @@ class Verdict:
     tpr_lo : float or None
         Lower confidence bound of the TPR at ``reference_fpr``.
     lift : float or None
-        ``tpr_lo / reference_fpr``.
+        ``tpr_lo / reference_fpr``, or ``e^eps_members`` (``TPR_lo / FPR_hi`` at the best
+        Bonferroni-corrected threshold) when that is what set the level.
     auc : float
         AUC of the attack.
     auc_lo : float
