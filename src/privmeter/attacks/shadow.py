@@ -10,6 +10,7 @@ from numpy.typing import NDArray
 
 from privmeter.attacks._common import reference_models
 from privmeter.attacks._registry import AttackOutput, AttackSpec, register_attack
+from privmeter.attacks.lira import _first_k
 from privmeter.table import SignalTable
 
 __all__ = ["ShadowParams", "shadow_attack"]
@@ -79,13 +80,15 @@ def shadow_attack(table: SignalTable, target: int, params: ShadowParams) -> Atta
     label, as in the paper, when labels are known); the classifier's IN probability on the
     target's signals is the score. Features are the per-query signals on the logit scale (plus
     their mean and spread with several queries). The target's membership is never used. The
-    shadow data are all of the table's points (any role) under every reference model, so offline
-    references (OUT for every audit point) learn from the population or reference-role points
-    they trained on; a table on which the reference models' membership is one-sided raises
-    instead of scoring every point 0.5, and a class whose shadow data is one-sided is scored by
-    one attack model trained on every class. With one query and a global logistic model this
-    ranks like LOSS; its strength is class-dependent thresholds. References that are points' own
-    IN/OUT models (LiRA, RMIA) are usually far stronger.
+    shadow data are all of the table's points (any role) under every reference model, balanced
+    per point (as many IN as OUT examples of each point, so that the design's IN share of a
+    point cannot leak the target's membership), so offline references (OUT for every audit
+    point) learn from the population or reference-role points they trained on; a table on which
+    the reference models' membership is one-sided raises instead of scoring every point 0.5, and
+    a class whose shadow data is one-sided is scored by one attack model trained on every class.
+    With one query and a global logistic model this ranks like LOSS; its strength is
+    class-dependent thresholds. References that are points' own IN/OUT models (LiRA, RMIA) are
+    usually far stronger.
 
     Examples
     --------
@@ -117,9 +120,24 @@ def shadow_attack(table: SignalTable, target: int, params: ShadowParams) -> Atta
     rng = np.random.default_rng(params.seed)
     every = np.arange(table.n_points)
 
+    # Per point, as many IN as OUT shadow examples (the first ones of the larger side are
+    # kept): with a balanced design and the target left out (algorithm and record games) the
+    # references' IN share of a point moves against the target's membership, and an attack
+    # model fitted on those very points learns that (a null table gave AUC 0.37).
+    n_in = shadow_mem.sum(axis=0)
+    k = np.minimum(n_in, refs.size - n_in)
+    use = _first_k(shadow_mem, k) | _first_k(~shadow_mem, k)
+    if not use.any():
+        raise ValueError(
+            "the shadow attack needs points that some reference model trained on and another "
+            f"did not (balanced shadow data); with {refs.size} reference model(s) no point of "
+            "the table is both IN and OUT; train more reference models"
+        )
+
     def fit(pts: NDArray[np.int64]) -> Any:
-        x_train = _features(phi[refs][:, pts, :]).reshape(refs.size * pts.size, -1)
-        y_train = shadow_mem[:, pts].reshape(-1)
+        sel = use[:, pts]
+        x_train = _features(phi[refs][:, pts, :])[sel]
+        y_train = shadow_mem[:, pts][sel]
         if x_train.shape[0] > params.max_train:
             keep = rng.choice(x_train.shape[0], size=params.max_train, replace=False)
             x_train, y_train = x_train[keep], y_train[keep]
