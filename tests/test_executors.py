@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -105,8 +106,34 @@ def test_process_pool_is_bit_identical_to_in_process() -> None:
             ex.map(math.sqrt, [1.0, -4.0])
         with pytest.raises(TypeError, match=r"must be picklable.*not as lambdas"):
             ex.map(lambda v: v, [1])
+        # progress ticks from the workers: summed there and sent at most every 0.25 s, so
+        # some arrive while the jobs run (the last may come after the result; train_models
+        # clamps them)
+        got: dict[int, int] = {}
+
+        def on_progress(i: int, n: int) -> None:
+            got[i] = got.get(i, 0) + n
+
+        assert ex.map(_ticking, [3, 3], on_progress=on_progress) == [3, 3]
+        assert set(got) <= {0, 1} and 1 <= sum(got.values()) <= 6
     assert _same_states(local, pooled)
     assert _same_forests(local_sk, pooled_sk)
+
+
+def _ticking(n: int) -> int:
+    """A job that reports progress ``n`` times, 0.3 s apart."""
+    from privmeter._progress import tick
+
+    for _ in range(n):
+        time.sleep(0.3)
+        tick(1)
+    return n
+
+
+def test_progress_reaches_the_caller_in_process() -> None:
+    seen: list[tuple[int, int]] = []
+    assert InProcessExecutor().map(_ticking, [2, 1], on_progress=lambda i, n: seen.append((i, n)))
+    assert seen == [(0, 1), (0, 1), (1, 1)]
 
 
 def test_process_executor_arguments() -> None:

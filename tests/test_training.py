@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import io
 import math
 
 import numpy as np
@@ -412,3 +413,138 @@ def test_model_keys_depend_on_content() -> None:
     assert keys[0] != model_keys(trainer, X, Y, keep[::-1], seeds=[1, 2])[0]
     assert keys[0] != model_keys(trainer, X, Y, keep, seeds=[1, 2], vectorized=True)[0]
     assert keys[0] != model_keys(TorchTrainer(SMALL, epochs=2), X, Y, keep, seeds=[1, 2])[0]
+
+
+# ------------------------------------------------------------------------- progress
+class _RecordingBar:
+    """Stands in for ProgressBar in train_models: records every update."""
+
+    instances: list[_RecordingBar] = []  # noqa: RUF012
+
+    def __init__(self, total: float, *, initial: float = 0, **kwargs: object) -> None:
+        self.total, self.n, self.kwargs = total, initial, kwargs
+        self.updates: list[float] = []
+        self.postfix: list[str] = []
+        _RecordingBar.instances.append(self)
+
+    active = True
+
+    def update(self, n: float = 1) -> None:
+        if n:
+            self.updates.append(n)
+            self.n += n
+
+    def set_postfix(self, text: str) -> None:
+        self.postfix.append(text)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("vectorized", [False, True])
+def test_train_models_progress_per_optimizer_step(
+    vectorized: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    import privmeter.training.train as train_mod
+
+    monkeypatch.setattr(train_mod, "ProgressBar", _RecordingBar)
+    _RecordingBar.instances.clear()
+    trainer = TorchTrainer(SMALL, epochs=3, batch_size=16)  # 60 points: 4 steps per epoch
+    keep = keep_matrix(4, 120, seed=0)
+    store = Store(str(tmp_path))
+    train_models(trainer, X, Y, keep, seeds=0, progress=True, vectorized=vectorized,
+                 store=store)
+    bar = _RecordingBar.instances[-1]
+    assert bar.total == 4 * 3 * 4 and bar.n == bar.total and bar.kwargs["unit"] == "step"
+    # one update per optimizer step (of one model, or of the 4 stacked models), not per model
+    assert bar.updates == ([4.0] * 12 if vectorized else [1.0] * 48)
+    assert bar.postfix[0] == "0/4 models" and bar.postfix[-1] == "4/4 models"
+    # a resumed run starts the bar at the cached work
+    train_models(trainer, X, Y, keep, seeds=0, progress=True, vectorized=vectorized,
+                 store=store)
+    again = _RecordingBar.instances[-1]
+    assert again.n == again.total == 48 and again.updates == []
+
+
+def test_train_models_progress_for_other_trainers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    import privmeter.training.train as train_mod
+
+    monkeypatch.setattr(train_mod, "ProgressBar", _RecordingBar)
+    _RecordingBar.instances.clear()
+    train_models(SklearnTrainer(LogisticRegression()), X, Y, keep_matrix(2, 120, seed=0),
+                 seeds=0, progress=True)
+    bar = _RecordingBar.instances[-1]
+    assert bar.kwargs["unit"] == "model" and bar.updates == [1, 1]
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_is_quiet_off_a_terminal() -> None:
+    pytest.importorskip("tqdm")
+    from privmeter._progress import ProgressBar
+
+    for stream, max_draws in ((io.StringIO(), 3), (_Tty(), 10_000)):
+        with ProgressBar(2000, desc="training", unit="step", file=stream, enabled=True) as bar:
+            for _ in range(2000):
+                bar.update(1)
+        text = stream.getvalue()
+        assert "2000/2000" in text
+        assert text.count("\r") <= max_draws, text[:200]
+    quiet = io.StringIO()
+    with ProgressBar(5, file=quiet, enabled=False) as bar:
+        bar.update(5)
+    assert quiet.getvalue() == "" and not bar.active
+
+
+def test_progress_respects_the_global_switch() -> None:
+    from privmeter import _progress
+
+    try:
+        _progress.set_enabled(False)
+        assert not _progress.ProgressBar(3, file=_Tty()).active
+        assert not _progress.is_enabled() and _progress.is_enabled(True)
+        out = _Tty()
+        with _progress.status("loading data", file=out):
+            pass
+        assert out.getvalue() == ""
+    finally:
+        _progress.set_enabled(True)
+    assert _progress.is_enabled()
+
+
+def test_status_lines() -> None:
+    from privmeter._progress import status
+
+    tty = _Tty()
+    with status("loading data.csv", file=tty, enabled=True):
+        assert tty.getvalue() == "privmeter: loading data.csv..."
+    assert tty.getvalue().endswith("\r\x1b[Kprivmeter: loading data.csv: 0.0 s\n")
+    failed = _Tty()
+    with pytest.raises(KeyError), status("rendering the report", file=failed, enabled=True):
+        raise KeyError("x")
+    assert failed.getvalue().endswith("\r\x1b[K")  # erased: the error stands alone
+    piped = io.StringIO()  # not a terminal: nothing, so an error stays the only line
+    with status("loading data.csv", file=piped, enabled=True):
+        pass
+    assert piped.getvalue() == ""
+
+
+def test_tick_goes_to_the_innermost_sink() -> None:
+    from privmeter._progress import reporting, tick
+
+    outer: list[int] = []
+    inner: list[int] = []
+    tick(5)  # no sink: nothing happens
+    with reporting(outer.append):
+        tick(1)
+        with reporting(inner.append):
+            tick(2)
+        with reporting(None):
+            tick(3)
+        tick(4)
+    assert outer == [1, 4] and inner == [2]

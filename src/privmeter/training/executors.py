@@ -521,6 +521,9 @@ class ProcessExecutor(Executor):
             for other in futures:
                 other.cancel()
             raise
+        if report:  # the last ticks travel on another pipe than the results: collect them
+            time.sleep(_PROGRESS_FLUSH_S / 5)
+            self._drain_progress(token, on_progress)
         if failure is not None:
             i, exc = failure
             if isinstance(exc, concurrent.futures.process.BrokenProcessPool):
