@@ -141,10 +141,13 @@ def _out_dir(path: str, overwrite: bool) -> Path:
 def _run_config(cfg: Any, out: Path, *, overwrite: bool, progress: bool,
                 base_dir: Path | None, allow_modules: Sequence[str] = (),
                 trust_pickles: bool = False) -> int:
+    from privmeter import _progress
     from privmeter.config import build_audit
 
-    audit = build_audit(cfg, progress=progress, base_dir=base_dir, allow_modules=allow_modules,
-                        trust_pickles=trust_pickles)
+    _progress.set_enabled(progress)
+    with _progress.status("loading the data"):
+        audit = build_audit(cfg, progress=progress, base_dir=base_dir,
+                            allow_modules=allow_modules, trust_pickles=trust_pickles)
     with warnings.catch_warnings():
         # a skipped attack is reported once below and in the verdict, not also as a warning
         warnings.filterwarnings("ignore", message=r"attack .* could not run")
@@ -154,7 +157,8 @@ def _run_config(cfg: Any, out: Path, *, overwrite: bool, progress: bool,
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        report.save(out, overwrite=overwrite, formats=tuple(cfg.report.formats))
+        with _progress.status("writing the report"):
+            report.save(out, overwrite=overwrite, formats=tuple(cfg.report.formats))
     t_report = time.perf_counter() - t0
     print(report.summary())
     timings = dict(report.card.get("timings (s)", {}))
@@ -297,9 +301,13 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "gate":
         return _cmd_gate(args)
     if args.command == "report":
-        report = _load_report(args.results)
+        from privmeter._progress import status
+
+        with status("loading the results"):
+            report = _load_report(args.results)
         out = _out_dir(args.out, args.overwrite)
-        report.save(out, overwrite=args.overwrite)
+        with status("writing the report"):
+            report.save(out, overwrite=args.overwrite)
         print(report.summary())
         print(f"Report written to {out}/")
         return EXIT_OK
