@@ -647,7 +647,7 @@ class Audit:
                 "augmentations": repr(self.augmentations),
                 "rows": indices_fingerprint(rows),
             }
-        bar = Progress(len(models), 0, self.progress, desc="querying")
+        bar = Progress(len(models), 0, self.progress, desc=f"querying {rows.size} points")
         for model, key in zip(models, keys, strict=True):
             cache_key = None
             if cache_parts is not None and key is not None:
