@@ -704,3 +704,15 @@ def test_shadow_class_without_shadow_members_uses_the_global_model() -> None:
     res = pm.run_attack("shadow", lt, target=0, classifier="logistic")
     assert res.extras["classes_scored_by_the_global_attack_model"] == [1]
     assert res.auc > pm.run_attack("loss", t, target=0).auc - 0.05
+
+
+def test_score_attack_is_run_attack_without_metrics() -> None:
+    from privmeter.attacks import score_attack
+
+    t = gaussian_table(n_models=6, n_points=300, d=1.0, n_population=100, seed=12)
+    for name in ("loss", "lira", "rmia", "reference"):
+        s = score_attack(name, t, target=0)
+        r = pm.run_attack(name, t, target=0)
+        np.testing.assert_array_equal(s.scores, r.scores)
+        np.testing.assert_array_equal(s.membership, r.membership)
+        assert s.params == r.params and s.target == r.target == 0

@@ -127,3 +127,26 @@ def test_offline_references_train_on_population_only(n: int, n_refs: int) -> Non
     assert keep[1:, rows].sum() == 0
     assert keep[1:, pop].any(axis=1).all()  # every reference model trains on something
     _check_references(keep, rows, targets, online=False)
+
+
+@pytest.mark.parametrize("n_refs", [1, 2, 4])
+def test_offline_game_tunes_rmia_on_the_reference_models_training_points(n_refs: int) -> None:
+    # the built-in offline game keeps the references' training points (population rows)
+    # with their membership, so a='auto' is tuned there; with one reference model tuning is
+    # impossible and the documented default a = 0.3 is used, with a warning
+    ds = load_dataset("breast_cancer")
+    audit = Audit(ds, _trainer("classification"), online=False, population_fraction=0.6,
+                  attacks=["lira", "reference", ("rmia", {"online": False})],
+                  n_references=n_refs, progress=False, seed=1)
+    built = audit.build_table()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = audit.attack(built)
+    assert [r.attack for r in results] == ["lira", "reference", "rmia"]
+    rmia = results[2]
+    if n_refs == 1:
+        assert rmia.extras["a_tuned"] is False and rmia.extras["a"] == 0.3
+        assert any("using the default a=0.3" in str(w.message) for w in caught)
+    else:
+        assert rmia.extras["a_tuned"] is True
+        assert rmia.extras["a_tuning_model"] != 0

@@ -154,3 +154,31 @@ def test_subset_models() -> None:
     s = t.subset_models([2, 0])
     assert s.values[:, :, 0].tolist() == [[4.0, 5.0], [0.0, 1.0]]
     assert s.membership.tolist() == [[False, False], [True, False]]
+
+
+def test_reference_role() -> None:
+    # reference-only points: seen through the reference models only; the target's value and
+    # membership there are ignored (a target member there is allowed, unlike population)
+    mem = np.array([[True, False, True, False], [False, True, True, False]])
+    t = pm.SignalTable(np.zeros((2, 4)), mem, role=["audit", "audit", "reference", "population"])
+    assert t.reference_mask.tolist() == [False, False, True, False]
+    assert t.population_mask.tolist() == [False, False, False, True]
+    assert t.check_target(0) == 0
+    assert "reference=1" in repr(t)
+    with pytest.raises(ValueError, match="no audit point"):
+        pm.SignalTable(np.zeros((1, 2)), np.zeros((1, 2), bool), role=["reference"] * 2)
+
+
+def test_conversions_are_computed_once_and_read_only() -> None:
+    # the multi-target games attack every model in turn: each conversion of the whole table
+    # must happen once per table, not once per target
+    losses = np.abs(np.random.default_rng(0).normal(size=(3, 5, 2)))
+    t = pm.SignalTable(losses, np.zeros((3, 5), bool), kind="loss")
+    assert t.logit_margin() is t.logit_margin()
+    assert t.log_proba(2.0) is t.log_proba(2.0)
+    assert t.log_proba(2.0) is not t.log_proba(1.0)
+    assert t.audit_mask is t.audit_mask
+    for arr in (t.logit_margin(), t.log_proba(), t.audit_mask, t.oriented()):
+        with pytest.raises(ValueError, match="read-only"):
+            arr.flat[0] = 0
+    np.testing.assert_allclose(t.log_proba(2.0), -np.logaddexp(0.0, -t.logit_margin() / 2.0))
