@@ -115,7 +115,7 @@ def rescale(
     --------
     >>> x, e = rescale(np.array([3e-300, -1e-300]))
     >>> e, bool(abs(x).max() <= 1.0), float(x[0] / x[1])
-    (-995, True, -3.0)
+    (-994, True, -3.0)
     """
     if phi.size == 0:
         return phi, 0
