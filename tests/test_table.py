@@ -182,3 +182,14 @@ def test_conversions_are_computed_once_and_read_only() -> None:
         with pytest.raises(ValueError, match="read-only"):
             arr.flat[0] = 0
     np.testing.assert_allclose(t.log_proba(2.0), -np.logaddexp(0.0, -t.logit_margin() / 2.0))
+
+
+def test_pickled_table_leaves_its_cache_behind() -> None:
+    import pickle
+
+    t = pm.SignalTable(np.full((2, 3), 0.5), np.zeros((2, 3), bool), kind="probability")
+    phi = t.logit_margin()
+    back = pickle.loads(pickle.dumps(t))
+    assert back._cache == {}
+    np.testing.assert_array_equal(back.logit_margin(), phi)
+    np.testing.assert_array_equal(back.values, t.values)

@@ -242,6 +242,12 @@ class SignalTable:
         object.__setattr__(self, "point_ids", point_ids)
         object.__setattr__(self, "metadata", dict(self.metadata))
 
+    def __getstate__(self) -> dict[str, Any]:
+        # cached conversions are derived data: do not ship them with a pickled table
+        state = dict(self.__dict__)
+        state["_cache"] = {}
+        return state
+
     def cached(self, key: str, compute: Callable[[], _T]) -> _T:
         """``compute()``, computed once per table and key (arrays are returned read-only).
 
