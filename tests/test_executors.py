@@ -94,12 +94,40 @@ def test_failed_job_leaves_finished_models_cached(tmp_path: Path) -> None:
 
 
 # -------------------------------------------------------------------- process pool
-def test_process_pool_is_bit_identical_to_in_process() -> None:
+class _Bar:
+    """Stands in for train_models' ProgressBar: sums the updates."""
+
+    last: _Bar | None = None
+    active = True
+
+    def __init__(self, total: float, *, initial: float = 0, **kwargs: object) -> None:
+        self.total, self.n, self.updates = total, initial, 0
+        _Bar.last = self
+
+    def update(self, n: float = 1) -> None:
+        assert self.n + n <= self.total, "progress beyond the total"
+        self.n += n
+        self.updates += 1
+
+    def set_postfix(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_process_pool_is_bit_identical_to_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    import privmeter.training.train as train_mod
+
     local = train_models(TORCH, X, Y, KEEP, seeds=3, progress=False)
     local_sk = train_models(_sklearn_trainer(), X, Y, KEEP, seeds=3, progress=False)
     with ProcessExecutor(max_workers=2) as ex:  # one pool, reused by every map
         assert ex.map(math.sqrt, [16.0, 1.0, 9.0]) == [4.0, 1.0, 3.0]
-        pooled = train_models(TORCH, X, Y, KEEP, seeds=3, progress=False, executor=ex)
+        monkeypatch.setattr(train_mod, "ProgressBar", _Bar)
+        pooled = train_models(TORCH, X, Y, KEEP, seeds=3, progress=True, executor=ex)
+        monkeypatch.undo()
+        bar = _Bar.last
+        assert bar is not None and bar.n == bar.total == 4 * 3 * 5  # steps, also from workers
         pooled_sk = train_models(_sklearn_trainer(), X, Y, KEEP, seeds=3, progress=False,
                                  executor=ex)
         with pytest.raises(JobFailedError, match=r"job 1 \[-4\.0\] failed: ValueError: math"):
