@@ -212,13 +212,6 @@ def test_no_attack_reaches_the_auc_threshold_of_moderate(
     assert high == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="report/verdict.py compares the TPR lower bound at the chosen threshold with the "
-    "nominal FPR level, ignoring the uncertainty of the FPR (1 false positive of 150 non-"
-    "members), so a null LOSS attack reads 'moderate' in about 2% of seeds (lift 2.8 at a "
-    "measured FPR of 0.67%, upper bound 3.7%); the attacks are calibrated (AUC coverage above)",
-)
 def test_verdict_is_low(
     null_runs: dict[tuple[str, int, str], list[tuple[bool, str]]],
 ) -> None:

@@ -6,15 +6,19 @@ check it by hand from the figures in the report:
 1. For each attack, pick the *reference FPR level*: 0.1% when the audit set resolves it
    (at least 1,000 non-members), else 1% when resolvable (at least 100 non-members);
    otherwise the attack has no low-FPR evidence and only its AUC counts.
-2. ``lift`` = the 95% Clopper–Pearson **lower** bound of the TPR at that level, divided by
-   the level. A random guess has TPR = FPR, i.e. lift 1: lift 10 means that, even in the
+2. ``lift`` = the 95% Clopper–Pearson **lower** bound of the TPR at the threshold that
+   reaches that level, divided by the 95% Clopper–Pearson **upper** bound of the FPR that
+   this threshold has (not by the nominal level: with 150 non-members one false positive is
+   an FPR of 0.67% whose upper bound is 3.7%, and dividing by the level let chance alone
+   read as a lift of 2 in about 2% of null audits). A random guess has TPR = FPR, i.e.
+   lift 1: lift 10 means that, even in the
    pessimistic reading of the data, the attack finds members ten times more often than it
    falsely accuses non-members.
 3. ``AUC_lo`` = the lower bound of the DeLong interval on the AUC.
 4. ``eps_members`` = the empirical epsilon lower bound from the *members-identified* side
    of the DP test, ``log(TPR_lo / FPR_hi)`` maximised over thresholds with a Bonferroni
    correction (:func:`privmeter.metrics.epsilon_lower_bound_detail`). ``e^eps_members`` is
-   a lift too (with the upper bound of the FPR instead of the nominal level), so the lift
+   a lift too (at the best of several thresholds instead of the reference one), so the lift
    used below is ``max(lift, e^eps_members)``: a bound that shows members identified
    several times more often than non-members are accused raises the level, and the verdict
    and the bound cannot contradict each other on that side.
@@ -73,8 +77,10 @@ THRESHOLDS: tuple[tuple[str, float, float], ...] = (
 RULE_LINES: tuple[str, ...] = (
     "Reference FPR: 0.1% when the audit set resolves it (at least 1,000 non-members), "
     "else 1% (at least 100 non-members); with fewer non-members only the AUC is used.",
-    "Lift = lower 95% Clopper–Pearson bound of the TPR at the reference FPR, divided by that "
-    "FPR (a random guess has lift 1). AUC_lo = lower bound of the DeLong interval on the AUC.",
+    "Lift = lower 95% Clopper–Pearson bound of the TPR at the threshold that reaches the "
+    "reference FPR, divided by the upper 95% Clopper–Pearson bound of that threshold's FPR "
+    "(a random guess has lift 1; chance in neither the members nor the non-members can "
+    "inflate it). AUC_lo = lower bound of the DeLong interval on the AUC.",
     "Severe: lift ≥ 50 or AUC_lo ≥ 0.80. High: lift ≥ 10 or AUC_lo ≥ 0.65. "
     "Moderate: lift ≥ 2 or AUC_lo ≥ 0.55. Low: otherwise.",
     "The lift also counts the ε lower bound from the members-identified side: e^ε = "
@@ -112,7 +118,7 @@ class Verdict:
     tpr_lo : float or None
         Lower confidence bound of the TPR at ``reference_fpr``.
     lift : float or None
-        ``tpr_lo / reference_fpr``, or ``e^eps_members`` (``TPR_lo / FPR_hi`` at the best
+        ``tpr_lo / fpr_hi`` at the reference threshold, or ``e^eps_members`` (``TPR_lo / FPR_hi`` at the best
         Bonferroni-corrected threshold) when that is what set the level.
     auc : float
         AUC of the attack.
@@ -227,17 +233,18 @@ def assess_attack(result: AttackResult, *, index: int = 0) -> Verdict:
     >>> from privmeter.result import AttackResult
     >>> res = AttackResult.from_scores("demo", [1.0] * 80 + [0.0] * 120, [1] * 100 + [0] * 100)
     >>> v = assess_attack(res)  # 80 of 100 members above every one of 100 non-members
-    >>> v.level, v.reference_fpr, round(v.lift, 1)
-    ('severe', 0.01, 70.8)
+    >>> v.level, v.reference_fpr, round(v.tpr_lo, 3), round(v.lift, 1)  # FPR_hi = 3.6%
+    ('severe', 0.01, 0.708, 19.6)
     """
     reference: float | None = None
     tpr_lo: float | None = None
+    fpr_hi: float | None = None
     lift: float | None = None
     for level in REFERENCE_LEVELS:
         t = result.tpr_at(level)
         if t.resolvable:
-            reference, tpr_lo = level, t.tpr_ci[0]
-            lift = tpr_lo / level
+            reference, tpr_lo, fpr_hi = level, t.tpr_ci[0], t.fpr_ci[1]
+            lift = tpr_lo / fpr_hi
             break
     eps = result.epsilon_detail
     eps_lift = math.exp(eps.members) if eps.members > 0 else None
@@ -249,9 +256,9 @@ def assess_attack(result: AttackResult, *, index: int = 0) -> Verdict:
         if lift is not None and reference is not None and tpr_lo is not None and lift >= min_lift:
             chosen = name
             reason = (
-                f"at FPR {_pct(reference)} the TPR is at least {_pct(tpr_lo)} "
-                f"({conf} lower bound), {lift:.3g}× a random guess "
-                f"(threshold for {name}: {min_lift:g}×)"
+                f"at FPR {_pct(reference)} the TPR is at least {_pct(tpr_lo)} while the "
+                f"FPR is at most {_pct(fpr_hi or reference)} ({conf} bounds), {lift:.3g}× a "
+                f"random guess (threshold for {name}: {min_lift:g}×)"
             )
             break
         if eps_lift is not None and eps_lift >= min_lift and eps.tpr_lo is not None:
