@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from privmeter import metrics
 from privmeter.report import (
@@ -422,17 +423,21 @@ def _separable(n_pos: int, n_neg: int, k_top: int) -> AttackResult:
 
 
 def test_verdict_levels_follow_the_documented_rule() -> None:
-    # 1,000 non-members: reference FPR 0.1%; lift = CP lower bound of k/n_pos over 0.001
-    # (cases on both sides of each threshold: lift 1.63 / 2.20, 9.9 / 10.7, 49.6 / 50.5)
-    cases = {0: "low", 5: "low", 6: "moderate", 17: "moderate", 18: "high", 64: "high",
-             65: "severe"}
+    # 1,000 non-members: reference FPR 0.1%; no false positive, so the threshold's FPR is at
+    # most Beta(0.975; 1, 1000) = 0.3682% (two-sided 95% Clopper-Pearson, from scipy here);
+    # lift = CP lower bound of k/n_pos over that upper bound (cases on both sides of each
+    # threshold: lift 1.88 / 2.08, 9.90 / 10.14, 49.76 / 50.02)
+    fpr_hi = float(stats.beta.ppf(0.975, 1, 1000))
+    assert fpr_hi == pytest.approx(0.003682, abs=1e-6)
+    cases = {0: "low", 13: "low", 14: "moderate", 49: "moderate", 50: "high", 208: "high",
+             209: "severe"}
     for k, level in cases.items():
         r = _separable(1000, 1000, k)
         v = assess_attack(r)
-        lo, _ = metrics.clopper_pearson(k, 1000)
+        lo = float(stats.beta.ppf(0.025, k, 1000 - k + 1)) if k else 0.0
         assert v.reference_fpr == 0.001
-        assert v.tpr_lo == pytest.approx(float(lo))
-        assert v.lift == pytest.approx(float(lo) / 0.001)
+        assert v.tpr_lo == pytest.approx(lo, abs=1e-12)
+        assert v.lift == pytest.approx(lo / fpr_hi)
         assert v.level == level, (k, v)
     # 500 non-members: 0.1% not resolvable, falls back to 1%
     v = assess_attack(_separable(500, 500, 30))
@@ -444,7 +449,7 @@ def test_verdict_levels_follow_the_documented_rule() -> None:
 
 
 def test_verdict_is_the_worst_attack() -> None:
-    results = (_separable(1000, 1000, 6), _separable(1000, 1000, 150), _separable(1000, 1000, 0))
+    results = (_separable(1000, 1000, 14), _separable(1000, 1000, 250), _separable(1000, 1000, 0))
     v = assess_risk(results)
     assert v.level == "severe" and v.index == 1
     with pytest.raises(ValueError, match="at least one attack result"):

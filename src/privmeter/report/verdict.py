@@ -118,8 +118,8 @@ class Verdict:
     tpr_lo : float or None
         Lower confidence bound of the TPR at ``reference_fpr``.
     lift : float or None
-        ``tpr_lo / fpr_hi`` at the reference threshold, or ``e^eps_members`` (``TPR_lo / FPR_hi`` at the best
-        Bonferroni-corrected threshold) when that is what set the level.
+        ``tpr_lo / fpr_hi`` at the reference threshold, or ``e^eps_members`` (the same ratio
+        at the best Bonferroni-corrected threshold) when that is what set the level.
     auc : float
         AUC of the attack.
     auc_lo : float
