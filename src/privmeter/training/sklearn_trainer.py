@@ -43,8 +43,9 @@ class SklearnTrainer:
     job seed, so the same seed gives the same fitted model. Estimators without a
     ``random_state`` are fitted as they are.
 
-    Fitted estimators can only be cached as pickles: :func:`~privmeter.training.train_models`
-    with a store needs ``Store(..., trust_pickle=True)``.
+    Fitted estimators are cached with ``skops.io`` and an explicit allow-list of types (see
+    :class:`~privmeter.training.Store`); pickles only in a store opened with
+    ``trust_pickle=True``.
 
     Parameters
     ----------
@@ -65,7 +66,7 @@ class SklearnTrainer:
 
     estimator: Any
 
-    #: What :meth:`fit` returns, for the store: a picklable object.
+    #: What :meth:`fit` returns, for the store: an object (stored with skops).
     result_kind: ClassVar[str] = "object"
 
     def __post_init__(self) -> None:
