@@ -418,7 +418,8 @@ for id_, text, match in [
      r"target.weights is a PyTorch state_dict, but model.architecture is 'sklearn'"),
     ("references-0-with-reference-attacks", "references: {count: 0}\nattacks: [loss, lira]\n",
      r"attacks \['lira'\] compare the target with reference models, but n_references=0"),
-    ("signal-unknown", "signal: {name: logit_margn}\n", r"logit_margn"),
+    ("signal-unknown", "signal: {name: logit_margn}\n",
+     r"signal.name: unknown signal 'logit_margn' \(did you mean 'logit_margin'\?\)"),
 ]:
     CASES.append(Y(id_, text, match))
 

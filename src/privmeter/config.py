@@ -107,6 +107,17 @@ class SignalConfig(_Strict):
     n_queries: int = Field(2, ge=1)
     noise_sigma: float = Field(0.05, gt=0.0)
 
+    @field_validator("name")
+    @classmethod
+    def _known_signal(cls, v: str) -> str:
+        from privmeter.signals import get_signal
+
+        try:
+            get_signal(v)
+        except ValueError as exc:
+            raise ValueError(f"signal.name: {exc}") from None
+        return v
+
 
 class AttackEntry(_Strict):
     name: str
