@@ -249,6 +249,22 @@ def _dead_pid() -> int:
     return proc.pid
 
 
+def test_pid_alive() -> None:
+    assert _pid_alive(os.getpid()) and not _pid_alive(0) and not _pid_alive(-3)
+    assert not _pid_alive(_dead_pid())
+    if not os.path.isdir("/proc/self"):
+        return
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])  # not waited for: a zombie
+    try:
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert not _pid_alive(proc.pid)
+    finally:
+        proc.wait()
+
+
 def test_store_removes_temp_files_of_dead_writers(tmp_path: Path) -> None:
     Store(tmp_path)
     folder = tmp_path / "state_dicts" / "ab"

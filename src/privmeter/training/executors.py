@@ -295,20 +295,28 @@ _SHARED_RE = re.compile(rf"^{_SHARED_PREFIX}(\d+)-.*\.pkl$")
 
 
 def _pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists on this machine (a zombie counts as gone)."""
+    """Whether a process with this id exists on this machine (a zombie counts as gone).
+
+    Where this cannot be told safely (Windows, where ``os.kill(pid, 0)`` would terminate the
+    process), every process counts as alive: callers then only clean up by age.
+    """
     if pid <= 0:
         return False
-    if sys.platform.startswith("linux"):
+    if os.path.isdir("/proc/self"):
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+        except FileNotFoundError:
             return False
+        except (OSError, IndexError):
+            return True
         return fields[0] not in ("Z", "X")
+    if sys.platform == "win32":
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, OSError):
+    except OSError:  # e.g. PermissionError: it exists, owned by someone else
         return True
     return True
 
