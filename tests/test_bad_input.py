@@ -455,7 +455,8 @@ for command in ("gate", "report"):
         ("binary.json", r"is not a text \(UTF-8 JSON\) file"),
         ("deep.json", r"nested too deeply"),
         ("missing.json", r"results file not found"),
-        ("a_folder", r"results file not found"),
+        ("a_folder", r"results file .*a_folder is not a regular file"),
+        ("fifo", r"results file .*fifo is not a regular file"),
     ]:
         CASES.append(C(f"{command}-{name}", [command, f"{{d}}/{name}", *extra], match))
 

@@ -199,6 +199,8 @@ def _load_report(path: str) -> Any:
 
     p = Path(path)
     if not p.is_file():
+        if p.exists():
+            raise UsageError(f"results file {p} is not a regular file (give its results.json)")
         raise UsageError(f"results file not found: {p}")
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
