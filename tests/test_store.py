@@ -347,3 +347,12 @@ def test_killed_training_resumes_without_retraining(tmp_path: Path) -> None:
         for m, state in enumerate(reference):
             for k, v in state.items():
                 assert np.array_equal(resumed[f"{m}/{k}"], v.numpy()), (m, k)
+
+
+def test_store_pickles_with_its_trust_settings(tmp_path: Path) -> None:
+    store = Store(tmp_path, trust_pickle=True, trusted_types=["pkg.mod.Thing"])
+    back = pickle.loads(pickle.dumps(store))  # as sent to worker processes
+    assert back.root == store.root and back.trust_pickle
+    assert back.trusted_types == ("pkg.mod.Thing",)
+    with pytest.raises(TypeError, match=r"trust_pickle must be True or False, got 'yes'"):
+        Store(tmp_path, trust_pickle="yes")  # type: ignore[arg-type]
