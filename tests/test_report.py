@@ -494,3 +494,100 @@ def test_pooled_results_long_diagnostics_and_repeated_ids() -> None:
     assert "Target model: pooled" in html and "(lira, target pooled)" in rep.summary()
     assert "characters; see results.json)" in html  # the long diagnostic is cut ...
     assert len(html) < 200_000  # ... not pasted whole
+
+
+# ------------------------------------------------------ damaged results.json / scores.npz
+def _set(path: tuple[Any, ...], value: Any) -> Any:
+    def mutate(d: dict[str, Any]) -> None:
+        obj: Any = d
+        for k in path[:-1]:
+            obj = obj[k]
+        if value is _DROP:
+            del obj[path[-1]]
+        else:
+            obj[path[-1]] = value
+    return mutate
+
+
+_DROP = object()
+
+DAMAGED_JSON = [
+    (_set(("results",), [1]), r"results\[0\] is a int, not a JSON object"),
+    (_set(("results", 0, "tpr_at_fpr"), _DROP), r"result 'lira' lacks 'tpr_at_fpr'"),
+    (_set(("results", 0, "confidence"), "high"), r"'confidence' must be a number, got 'high'"),
+    (_set(("results", 0, "delta"), True), r"'delta' must be a number, got True"),
+    (_set(("results", 0, "target"), "a"), r"'target' must be an integer, got 'a'"),
+    (_set(("results", 0, "seed"), "abc"), r"'seed' must be an integer or null, got 'abc'"),
+    (_set(("results", 0, "attack"), 5), r"'attack' must be a string, got 5"),
+    (_set(("results", 0, "params"), [1]), r"'params' must be a JSON object, got \[1\]"),
+    (_set(("results", 0, "extras"), "x"), r"'extras' must be a JSON object, got 'x'"),
+    (_set(("results", 0, "tpr_at_fpr"), [{"level": "x"}]),
+     r"'tpr_at_fpr' must be a list of objects with a numeric 'level'"),
+    (_set(("results", 0, "arrays"), 5), r"'arrays' must be a JSON object of array names"),
+    (_set(("not_run",), [1]), r"not_run\[0\] must be \{'attack': \.\.\., 'reason': \.\.\.\}"),
+    (_set(("not_run",), [{"attack": "lira"}]), r"not_run\[0\] must be \{'attack'"),
+    (_set(("card",), [1, 2]), r"'card' must be a JSON object, got a list"),
+    (_set(("title",), [1]), r"'title' must be a string, got \[1\]"),
+    (_set(("records",), "x"), r"'records' must be a JSON object or null, got 'x'"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "match"), DAMAGED_JSON)
+def test_load_names_what_is_wrong_in_results_json(
+    saved: Path, tmp_path: Path, mutate: Any, match: str
+) -> None:
+    import shutil
+
+    from privmeter.cli import main
+
+    out = tmp_path / "r"
+    shutil.copytree(saved, out)
+    d = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    mutate(d)
+    (out / "results.json").write_text(json.dumps(d), encoding="utf-8")
+    with pytest.raises(ValueError, match=match):
+        AuditReport.load(out)
+    assert main(["gate", str(out / "results.json"), "--max-auc", "0.9"]) == 2
+
+
+def _resave_npz(out: Path, change: Any) -> None:
+    import hashlib
+
+    with np.load(out / "scores.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    d = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    refs = d["results"][0]["arrays"]
+    change(arrays, refs)
+    np.savez(out / "scores.npz", **arrays)
+    data = (out / "scores.npz").read_bytes()
+    d["arrays"].update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+    (out / "results.json").write_text(json.dumps(d), encoding="utf-8")
+
+
+def _replace(name: str, fn: Any) -> Any:
+    def change(arrays: dict[str, np.ndarray], refs: dict[str, str]) -> None:
+        arrays["zz"] = fn(arrays[refs[name]])
+        refs[name] = "zz"
+    return change
+
+
+DAMAGED_NPZ = [
+    (_replace("membership", lambda m: m * 0.5), r"membership must be boolean \(or 0/1\)"),
+    (_replace("membership", lambda m: m.astype(np.int64) * 2), r"membership must be boolean"),
+    (_replace("point_ids", lambda p: p + 0.5), r"point_ids must be integers, got \d+\.5\b"),
+    (_replace("labels", lambda p: p + 0.25), r"labels must be integers, got \d+\.25\b"),
+    (_replace("scores", lambda s: s.astype(str)), r"scores must be numbers, got dtype <U"),
+]
+
+
+@pytest.mark.parametrize(("change", "match"), DAMAGED_NPZ)
+def test_load_refuses_per_point_arrays_of_the_wrong_kind(
+    saved: Path, tmp_path: Path, change: Any, match: str
+) -> None:
+    import shutil
+
+    out = tmp_path / "r"
+    shutil.copytree(saved, out)
+    _resave_npz(out, change)  # a consistent checksum: the content itself is wrong
+    with pytest.raises(ValueError, match=match):
+        AuditReport.load(out)

@@ -146,11 +146,11 @@ class AttackResult:
         ids = (
             np.arange(s.size, dtype=np.int64)
             if point_ids is None
-            else np.asarray(point_ids, dtype=np.int64)
+            else _as_int64(point_ids, "point_ids")
         )
         if ids.shape != s.shape:
             raise ValueError(f"point_ids have shape {ids.shape}, expected {s.shape}")
-        lab = None if labels is None else np.asarray(labels, dtype=np.int64)
+        lab = None if labels is None else _as_int64(labels, "labels")
         if lab is not None and lab.shape != s.shape:
             raise ValueError(f"labels have shape {lab.shape}, expected {s.shape}")
         eps = metrics.epsilon_lower_bound_detail(roc, delta=delta, confidence=confidence)
@@ -285,12 +285,15 @@ class AttackResult:
         The per-point arrays come from the dict (``include_scores=True``) or from
         ``arrays`` (as returned by :meth:`arrays`, e.g. read from a ``scores.npz`` sidecar).
         """
+        if not isinstance(d, dict):
+            raise ValueError(f"a result must be a JSON object, got a {type(d).__name__}")
         version = d.get("schema_version")
         if version != RESULT_SCHEMA_VERSION:
             raise ValueError(
                 f"unsupported result schema_version {version!r}; this privmeter reads "
                 f"version {RESULT_SCHEMA_VERSION}"
             )
+        _check_result_fields(d)
         src: dict[str, Any]
         if arrays is not None:
             missing = [k for k in ("scores", "membership", "point_ids") if k not in arrays]
@@ -303,10 +306,23 @@ class AttackResult:
         else:
             src = d
         levels = tuple(float(t["level"]) for t in d["tpr_at_fpr"])
+        scores = np.asarray(src["scores"])
+        if scores.size and scores.dtype.kind not in "biuf":
+            raise ValueError(
+                f"result {d['attack']!r}: scores must be numbers, got dtype {scores.dtype}"
+            )
+        membership = np.asarray(src["membership"])
+        if membership.dtype != np.bool_ and not (
+            membership.dtype.kind in "iuf" and np.isin(membership, (0, 1)).all()
+        ):
+            raise ValueError(
+                f"result {d['attack']!r}: membership must be boolean (or 0/1), got "
+                f"values such as {_first_bad(membership, lambda a: ~np.isin(a, (0, 1)))!r}"
+            )
         return cls.from_scores(
             d["attack"],
-            np.asarray(src["scores"], dtype=np.float64),
-            np.asarray(src["membership"], dtype=bool),
+            scores.astype(np.float64),
+            membership,
             params=d["params"],
             target=d["target"],
             point_ids=src["point_ids"],
@@ -316,4 +332,66 @@ class AttackResult:
             delta=d["delta"],
             fpr_levels=levels,
             extras=d.get("extras"),
+        )
+
+
+def _first_bad(a: NDArray[Any], bad: Any) -> Any:
+    """The first element of ``a`` where ``bad(a)`` is true (for error messages)."""
+    flat = np.asarray(a).ravel()
+    try:
+        mask = np.asarray(bad(flat), dtype=bool)
+    except (TypeError, ValueError):
+        return flat[0].item() if flat.size else None
+    return flat[int(np.argmax(mask))].item() if mask.any() else None
+
+
+def _as_int64(values: ArrayLike, name: str) -> NDArray[np.int64]:
+    """``values`` as int64, refusing non-integer values instead of truncating them."""
+    a = np.asarray(values)
+    if (
+        a.size
+        and a.dtype.kind not in "iu"
+        and (a.dtype.kind != "f" or not np.all(np.isfinite(a)) or np.any(a != np.round(a)))
+    ):
+        raise ValueError(
+            f"{name} must be integers, got "
+            f"{_first_bad(a, lambda x: ~np.isfinite(x) | (x != np.round(x)))!r}"
+        )
+    return a.astype(np.int64)
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _check_result_fields(d: dict[str, Any]) -> None:
+    """Clear errors for a result dict with missing or mistyped fields (a damaged file)."""
+    required = ("attack", "params", "target", "seed", "confidence", "delta", "tpr_at_fpr")
+    missing = [k for k in required if k not in d]
+    name = d.get("attack")
+    where = f"result {name!r}"
+    if missing:
+        raise ValueError(f"{where} lacks {', '.join(repr(k) for k in missing)}")
+    if not isinstance(name, str):
+        raise ValueError(f"{where}: 'attack' must be a string, got {name!r}")
+    if not isinstance(d["params"], dict):
+        raise ValueError(f"{where}: 'params' must be a JSON object, got {d['params']!r}")
+    if not isinstance(d["target"], int) or isinstance(d["target"], bool):
+        raise ValueError(f"{where}: 'target' must be an integer, got {d['target']!r}")
+    seed = d["seed"]
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise ValueError(f"{where}: 'seed' must be an integer or null, got {seed!r}")
+    for key in ("confidence", "delta"):
+        if not _is_number(d[key]):
+            raise ValueError(f"{where}: {key!r} must be a number, got {d[key]!r}")
+    extras = d.get("extras")
+    if extras is not None and not isinstance(extras, dict):
+        raise ValueError(f"{where}: 'extras' must be a JSON object, got {extras!r}")
+    levels = d["tpr_at_fpr"]
+    if not isinstance(levels, list) or not all(
+        isinstance(t, dict) and _is_number(t.get("level")) for t in levels
+    ):
+        raise ValueError(
+            f"{where}: 'tpr_at_fpr' must be a list of objects with a numeric 'level', "
+            f"got {str(levels)[:80]}"
         )

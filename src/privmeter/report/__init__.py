@@ -505,12 +505,18 @@ class AuditReport:
             )
         if "results" not in d or not isinstance(d["results"], list):
             raise ValueError("no 'results' list in the report")
+        _check_report_fields(d)
         results = []
         for r in d["results"]:
             refs = r.get("arrays")
             if refs is None:
                 results.append(AttackResult.from_dict(r))
                 continue
+            if not isinstance(refs, dict):
+                raise ValueError(
+                    f"result {r.get('attack')!r}: 'arrays' must be a JSON object of array "
+                    f"names, got {refs!r}"
+                )
             if arrays is None:
                 raise ValueError(
                     f"result {r.get('attack')!r} refers to a {ARRAYS_NAME} sidecar that was "
@@ -526,7 +532,7 @@ class AuditReport:
             records=None
             if rec is None
             else RecordData.from_dict(rec, images=images, arrays=arrays),
-            title=d.get("title", "Membership inference audit"),
+            title=d.get("title") or "Membership inference audit",
             not_run=tuple(
                 (str(x["attack"]), str(x["reason"])) for x in d.get("not_run") or ()
             ),
@@ -552,6 +558,7 @@ class AuditReport:
             d = json.load(f)
         if not isinstance(d, dict):
             raise ValueError(f"expected a JSON object at the top level, got {type(d).__name__}")
+        _check_report_fields(d)
         images = None
         img_path = json_path.parent / IMAGES_NAME
         rec = d.get("records") or {}
@@ -642,6 +649,38 @@ class AuditReport:
 
                 written.append(write_pdf(self, out / PDF_NAME, figures=figures))
         return written
+
+
+def _check_report_fields(d: dict[str, Any]) -> None:
+    """Clear errors for a damaged results.json (its top level; results are checked later)."""
+    for i, r in enumerate(d.get("results") or ()):
+        if not isinstance(r, dict):
+            raise ValueError(f"results[{i}] is a {type(r).__name__}, not a JSON object")
+    for i, item in enumerate(d.get("not_run") or ()):
+        if not (
+            isinstance(item, dict)
+            and isinstance(item.get("attack"), str)
+            and isinstance(item.get("reason"), str)
+        ):
+            raise ValueError(
+                f"not_run[{i}] must be {{'attack': ..., 'reason': ...}} with text values, "
+                f"got {item!r}"
+            )
+    card = d.get("card")
+    if card is not None and not isinstance(card, dict):
+        raise ValueError(f"'card' must be a JSON object, got a {type(card).__name__}")
+    title = d.get("title")
+    if title is not None and not isinstance(title, str):
+        raise ValueError(f"'title' must be a string, got {title!r}")
+    rec = d.get("records")
+    if rec is not None and not isinstance(rec, dict):
+        raise ValueError(f"'records' must be a JSON object or null, got {rec!r}")
+    if isinstance(rec, dict) and rec.get("arrays") is not None and not (
+        isinstance(rec["arrays"], dict) and "point_ids" in rec["arrays"]
+    ):
+        raise ValueError(
+            f"'records.arrays' must name the point_ids array, got {rec['arrays']!r}"
+        )
 
 
 def _remove_previous(out: Path) -> None:
