@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -716,3 +717,30 @@ def test_score_attack_is_run_attack_without_metrics() -> None:
         np.testing.assert_array_equal(s.scores, r.scores)
         np.testing.assert_array_equal(s.membership, r.membership)
         assert s.params == r.params and s.target == r.target == 0
+
+
+def test_shadow_attack_models_fit_on_one_openmp_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    # gradient boosting with OpenMP threads competing with another busy process ran 400x
+    # slower (108 s instead of 0.25 s); the attack models are small, so one thread
+    from threadpoolctl import threadpool_info
+
+    from privmeter.attacks import shadow
+
+    seen: list[int] = []
+    make = shadow._make_model
+
+    def recording(params: Any) -> Any:
+        model = make(params)
+        fit = model.fit
+
+        def fit_and_record(x: Any, y: Any) -> Any:
+            seen.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp")
+            return fit(x, y)
+
+        model.fit = fit_and_record
+        return model
+
+    monkeypatch.setattr(shadow, "_make_model", recording)
+    t = gaussian_table(n_models=6, n_points=300, d=1.0, seed=4)
+    pm.run_attack("shadow", t, target=0)
+    assert seen and set(seen) == {1}

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 import torch
 
+import privmeter as pm
 from privmeter.cli import main
 
 
@@ -629,7 +630,17 @@ CASES += [
     A("params-str-online", lambda d: _check_params("lira", online="false"),
       r"'online' must be true or false, got 'false'"),
     A("params-unknown-attack", lambda d: _check_params("rmiaa"), r"did you mean 'rmia'"),
+    A("reference-one-model-table", lambda d: _one_model("reference"),
+      r"the reference attack needs reference models besides the target, but the table has 1"),
+    A("lira-one-model-table", lambda d: _one_model("lira"),
+      r"the LiRA attack needs reference models besides the target, but the table has 1"),
 ]
+
+
+def _one_model(attack: str) -> Any:
+    values = np.random.default_rng(0).normal(size=(1, 10))
+    table = pm.SignalTable(values, np.arange(10)[None, :] < 5)
+    return pm.run_attack(attack, table, target=0)
 
 
 def _fill(value: Any, d: Path) -> Any:

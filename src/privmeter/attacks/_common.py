@@ -42,6 +42,17 @@ def reference_models(table: SignalTable, target: int) -> NDArray[np.int64]:
     return np.asarray([m for m in range(table.n_models) if m != target], dtype=np.int64)
 
 
+def require_reference_models(table: SignalTable, attack: str) -> None:
+    """Raise when ``table`` holds no model besides the target (an attack that calibrates on
+    reference models has nothing to calibrate on)."""
+    if table.n_models < 2:
+        raise ValueError(
+            f"the {attack} attack needs reference models besides the target, but the table "
+            f"has {table.n_models} model; add reference models (n_references >= 1) or use "
+            "the loss attack"
+        )
+
+
 def require_refs(
     counts: NDArray[np.int64],
     minimum: int,

@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
-from privmeter.attacks._common import gaussian_margin, require_refs
+from privmeter.attacks._common import gaussian_margin, require_reference_models, require_refs
 from privmeter.attacks._registry import AttackOutput, AttackSpec, register_attack
 from privmeter.table import SignalTable
 
@@ -275,6 +275,7 @@ def lira_attack(table: SignalTable, target: int, params: LiraParams) -> AttackOu
     >>> lira > loss + 0.1
     True
     """
+    require_reference_models(table, "LiRA")
     phi, saturation = gaussian_margin(table)
     audit = table.audit_mask
     points = None if audit.all() else np.flatnonzero(audit)

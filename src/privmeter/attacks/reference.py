@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
-from privmeter.attacks._common import gaussian_margin, require_refs
+from privmeter.attacks._common import gaussian_margin, require_reference_models, require_refs
 from privmeter.attacks._registry import AttackOutput, AttackSpec, register_attack
 from privmeter.attacks.lira import reference_stats
 from privmeter.table import SignalTable
@@ -180,6 +180,7 @@ def reference_attack(table: SignalTable, target: int, params: ReferenceParams) -
     >>> res.auc > pm.run_attack("loss", t, target=0).auc
     True
     """
+    require_reference_models(table, "reference")
     phi, saturation = gaussian_margin(table)
     audit = table.audit_mask
     refs = np.ones(table.n_models, dtype=bool)
