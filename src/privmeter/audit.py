@@ -34,10 +34,33 @@ from privmeter.attacks import ScoredAttack, attack_info, run_attack, score_attac
 from privmeter.result import AttackResult
 from privmeter.table import SignalTable
 
-__all__ = ["DEFAULT_ATTACKS", "GAMES", "Audit", "BuiltTable", "as_model_access"]
+__all__ = [
+    "DEFAULT_ATTACKS",
+    "GAMES",
+    "REGRESSION_DEFAULT_ATTACKS",
+    "Audit",
+    "BuiltTable",
+    "as_model_access",
+    "default_attacks",
+]
 
 GAMES = ("model", "algorithm", "record")
 DEFAULT_ATTACKS: tuple[str, ...] = ("loss", "population", "reference", "lira", "rmia")
+#: Defaults for regression: RMIA's Pr(x | theta) is the probability of the true class
+#: (Zarifzadeh et al. 2024), which a regressor does not give; ask for it by name to see why.
+REGRESSION_DEFAULT_ATTACKS: tuple[str, ...] = ("loss", "population", "reference", "lira")
+
+
+def default_attacks(task: str) -> tuple[str, ...]:
+    """The attacks an audit runs when none are named: every default attack that the task
+    supports (:data:`DEFAULT_ATTACKS`, or :data:`REGRESSION_DEFAULT_ATTACKS` for regression).
+
+    Examples
+    --------
+    >>> default_attacks("regression")
+    ('loss', 'population', 'reference', 'lira')
+    """
+    return DEFAULT_ATTACKS if task == "classification" else REGRESSION_DEFAULT_ATTACKS
 #: Attacks that need no reference model.
 _NO_REFERENCE = ("loss", "population")
 
@@ -259,8 +282,9 @@ class Audit:
         knowledge of the training algorithm. Without it only ``loss`` and ``population`` run.
     game : {"model", "algorithm", "record"}
         The inference game (Ye et al. 2022), see the module docstring.
-    attacks : sequence of names or (name, params), or mapping name -> params
-        Default: loss, population, reference, lira, rmia.
+    attacks : sequence of names or (name, params), or mapping name -> params, or None
+        None (default): :func:`default_attacks` of the task, i.e. loss, population,
+        reference, lira, rmia for classification and the same without rmia for regression.
     n_references : int
         Reference models per target (``"model"`` game); in the other games
         ``n_references + 1`` models are trained (rounded up to an even number) and each is the
@@ -315,7 +339,7 @@ class Audit:
     dataset: Any
     trainer: Any = None
     game: str = "model"
-    attacks: Any = DEFAULT_ATTACKS
+    attacks: Any = None
     n_references: int = 8
     online: bool = True
     signal: Any = "logit_margin"
@@ -359,8 +383,10 @@ class Audit:
             ):
                 interval = "(0, 1)" if name == "confidence" else "[0, 1)"
                 raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
-        self._attacks = _normalise_attacks(self.attacks)
         self._data = _as_data(self.dataset)
+        self._attacks = _normalise_attacks(
+            default_attacks(self._data.task) if self.attacks is None else self.attacks
+        )
         self._check_attack_inputs()
         if self.trainer is None:
             needs = [label for label, name, _ in self._attacks if name not in _NO_REFERENCE]

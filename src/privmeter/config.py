@@ -152,9 +152,8 @@ class AuditConfig(_Strict):
     target: TargetConfig = Field(default_factory=TargetConfig)
     references: ReferencesConfig = Field(default_factory=ReferencesConfig)
     signal: SignalConfig = Field(default_factory=SignalConfig)
-    attacks: list[str | AttackEntry] = Field(
-        default_factory=lambda: ["loss", "population", "reference", "lira", "rmia"]  # type: ignore[arg-type]
-    )
+    #: None: the task's default attacks (privmeter.audit.default_attacks)
+    attacks: list[str | AttackEntry] | None = None
     records: int | list[int] = 20
     leave_one_out: bool = False
     report: ReportConfig = Field(default_factory=ReportConfig)
@@ -173,7 +172,11 @@ class AuditConfig(_Strict):
 
     @field_validator("attacks")
     @classmethod
-    def _known_attacks(cls, v: list[str | AttackEntry]) -> list[str | AttackEntry]:
+    def _known_attacks(
+        cls, v: list[str | AttackEntry] | None
+    ) -> list[str | AttackEntry] | None:
+        if v is None:
+            return v
         if not v:
             raise ValueError("attacks: the list is empty; name at least one attack (e.g. loss)")
         for i, a in enumerate(v):
@@ -621,7 +624,10 @@ def build_audit(
         from privmeter.training import RayExecutor
 
         executor = RayExecutor()
-    attacks = [a if isinstance(a, str) else (a.name, a.params) for a in cfg.attacks]
+    attacks = (
+        None if cfg.attacks is None
+        else [a if isinstance(a, str) else (a.name, a.params) for a in cfg.attacks]
+    )
     try:
         return Audit(
             ds, trainer, game=cfg.game, attacks=attacks, n_references=cfg.references.count,
