@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from privmeter import metrics
+from privmeter.result import AttackResult
 
 
 def naive_auc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -233,3 +235,46 @@ def test_epsilon_detail_matches_the_bound_and_its_inequality() -> None:
     assert float(np.mean(s[y] >= e.threshold)) == pytest.approx(e.tpr)
     assert float(np.mean(s[~y] >= e.threshold)) == pytest.approx(e.fpr)
     assert e.to_dict()["side"] == e.side
+
+
+def _clustered_null(seed: int, n_clusters: int = 40, per: int = 4) -> tuple[Any, Any, Any]:
+    """Results pooled over targets, as in the record game: each record appears ``per`` times
+    (half IN, half OUT) and its scores share a record effect that favours members in some
+    records and non-members in others: no membership signal on average."""
+    rng = np.random.default_rng(seed)
+    ids = np.repeat(np.arange(n_clusters), per)
+    member = np.tile(np.arange(per) < per // 2, n_clusters)
+    effect = rng.normal(size=n_clusters)[ids]
+    scores = np.where(member, effect, -effect) + 0.3 * rng.normal(size=ids.size)
+    return scores, member, ids
+
+
+def test_auc_interval_of_pooled_results_counts_records_not_scores() -> None:
+    # 160 scores but only 40 independent records: an interval that treats the scores as
+    # independent misses 0.5 in most seeds of this null (false 'moderate' verdicts)
+    seeds = range(200)
+    covered = 0
+    for seed in seeds:
+        s, y, ids = _clustered_null(seed)
+        lo, hi = AttackResult.from_scores("lira", s, y, point_ids=ids, target=-1).auc_ci
+        covered += lo <= 0.5 <= hi
+    assert covered / len(seeds) >= 0.92
+    naive = sum(
+        lo <= 0.5 <= hi
+        for lo, hi in (metrics.auc_delong_ci(*_clustered_null(seed)[:2])[1] for seed in seeds)
+    )
+    assert naive / len(seeds) < 0.8  # the independent-scores interval misses far more often
+
+
+def test_clustered_auc_interval_reduces_to_delong_for_distinct_ids() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.random(500) < 0.5
+    s = rng.normal(size=500) + 0.5 * y
+    a, (lo, hi) = metrics.auc_delong_ci(s, y)
+    a2, (lo2, hi2) = metrics.auc_delong_ci(s, y, clusters=np.arange(500))
+    assert a == a2
+    assert hi2 - lo2 == pytest.approx(hi - lo, rel=0.01)
+    res = AttackResult.from_scores("x", s, y, point_ids=rng.permutation(500))
+    assert res.auc_ci == pytest.approx((lo, hi))  # distinct ids: plain DeLong
+    with pytest.raises(ValueError, match=r"clusters have shape \(3,\) but scores have shape"):
+        metrics.auc_delong_ci(s, y, clusters=[1, 2, 3])

@@ -117,6 +117,8 @@ def pooled_result(g: NullGame, name: str, params: dict[str, Any]) -> pm.AttackRe
         np.concatenate([s.scores for s in scored]),
         np.concatenate([s.membership for s in scored]),
         target=scored[0].target if len(scored) == 1 else -1,
+        # as Audit pools them: a record's scores under each target form one cluster
+        point_ids=np.concatenate([s.point_ids for s in scored]),
     )
 
 

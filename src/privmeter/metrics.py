@@ -157,7 +157,11 @@ def _midranks(x: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def auc_delong_ci(
-    scores: ArrayLike, labels: ArrayLike, *, confidence: float = 0.95
+    scores: ArrayLike,
+    labels: ArrayLike,
+    *,
+    confidence: float = 0.95,
+    clusters: ArrayLike | None = None,
 ) -> tuple[float, tuple[float, float]]:
     """AUC with a DeLong confidence interval, in O(n log n).
 
@@ -165,6 +169,15 @@ def auc_delong_ci(
     receiver operating characteristic curves: a nonparametric approach", Biometrics 44(3);
     fast midrank algorithm of Sun & Xu (2014), IEEE Signal Processing Letters 21(11).
     The interval is the normal interval on the AUC, clipped to ``[0, 1]``.
+
+    With ``clusters`` (one id per score), scores that share an id are not taken as
+    independent: the variance is Obuchowski's (1997, "Nonparametric analysis of clustered
+    ROC curve data", Biometrics 53(2)) estimator over clusters,
+    ``I / (I - 1) * sum_i (S10_i / m + S01_i / n)^2`` with ``S10_i`` (``S01_i``) the sum of
+    the centred placement values of cluster ``i``'s members (non-members). This is the
+    interval to use for results pooled over several targets, where each audited record
+    appears once per target (the algorithm and record games): treating its repeated scores
+    as independent understates the variance.
 
     Examples
     --------
@@ -182,14 +195,30 @@ def auc_delong_ci(
     auc_value = float((r_all[:m].sum() - m * (m + 1) / 2.0) / (m * n))
     v10 = (r_all[:m] - r_pos) / n  # structural components of the members
     v01 = 1.0 - (r_all[m:] - r_neg) / m  # and of the non-members
-    s10 = float(np.var(v10, ddof=1)) if m > 1 else 0.0
-    s01 = float(np.var(v01, ddof=1)) if n > 1 else 0.0
-    se = math.sqrt(max(s10 / m + s01 / n, 0.0))
+    k_pos, k_neg = m, n
+    if clusters is None:
+        s10 = float(np.var(v10, ddof=1)) if m > 1 else 0.0
+        s01 = float(np.var(v01, ddof=1)) if n > 1 else 0.0
+        se = math.sqrt(max(s10 / m + s01 / n, 0.0))
+    else:
+        c = np.asarray(clusters)
+        if c.shape != s.shape:
+            raise ValueError(f"clusters have shape {c.shape} but scores have shape {s.shape}")
+        _, inv = np.unique(c, return_inverse=True)
+        inv = inv.reshape(-1)
+        n_cl = int(inv.max()) + 1
+        a = np.bincount(inv[y], weights=v10 - auc_value, minlength=n_cl)
+        b = np.bincount(inv[~y], weights=v01 - auc_value, minlength=n_cl)
+        var = n_cl / (n_cl - 1) * float(np.sum((a / m + b / n) ** 2)) if n_cl > 1 else 0.0
+        se = math.sqrt(max(var, 0.0))
+        # the Hoeffding fallback below counts independent units: clusters, not scores
+        k_pos = int(np.unique(inv[y]).size)
+        k_neg = int(np.unique(inv[~y]).size)
     if se == 0.0:
         # Perfect separation (or one score for everybody): DeLong's variance estimate is 0,
         # and an interval of width zero would claim certainty from a finite sample. Use the
         # distribution-free Hoeffding interval instead, valid at every sample size.
-        return auc_value, auc_hoeffding_ci(auc_value, m, n, confidence=confidence)
+        return auc_value, auc_hoeffding_ci(auc_value, k_pos, k_neg, confidence=confidence)
     z = float(stats.norm.ppf(0.5 + confidence / 2.0))
     return auc_value, (max(0.0, auc_value - z * se), min(1.0, auc_value + z * se))
 

@@ -76,7 +76,9 @@ class AttackResult:
     delta : float
         The delta of the epsilon lower bound.
     auc, auc_ci : float, (float, float)
-        AUC of the exact ROC and its DeLong interval.
+        AUC of the exact ROC and its DeLong interval; when a point id repeats (results
+        pooled over targets) the interval is Obuchowski's (1997) clustered one, with each
+        record's scores as one cluster (see :func:`privmeter.metrics.auc_delong_ci`).
     advantage : float
         ``max TPR - FPR`` (Yeom et al. 2018).
     epsilon_lb : float
@@ -141,8 +143,6 @@ class AttackResult:
         """Compute every figure from per-point scores and the true membership."""
         s, y = metrics._check_scores_labels(scores, membership)
         roc = metrics.roc_curve(s, y)
-        # the trapezoid of the exact ROC below equals DeLong's Mann-Whitney AUC
-        _, auc_ci = metrics.auc_delong_ci(s, y, confidence=confidence)
         ids = (
             np.arange(s.size, dtype=np.int64)
             if point_ids is None
@@ -150,6 +150,12 @@ class AttackResult:
         )
         if ids.shape != s.shape:
             raise ValueError(f"point_ids have shape {ids.shape}, expected {s.shape}")
+        # the trapezoid of the exact ROC below equals DeLong's Mann-Whitney AUC; a point id
+        # that repeats (results pooled over targets) is one cluster of dependent scores
+        repeated = point_ids is not None and np.unique(ids).size < ids.size
+        _, auc_ci = metrics.auc_delong_ci(
+            s, y, confidence=confidence, clusters=ids if repeated else None
+        )
         lab = None if labels is None else _as_int64(labels, "labels")
         if lab is not None and lab.shape != s.shape:
             raise ValueError(f"labels have shape {lab.shape}, expected {s.shape}")
