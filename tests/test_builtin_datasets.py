@@ -8,7 +8,9 @@ reference models (point ids: 177)"), leaving the verdict to weaker attacks.
 
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -157,3 +159,22 @@ def test_offline_game_tunes_rmia_on_the_reference_models_training_points(n_refs:
     else:
         assert rmia.extras["a_tuned"] is True
         assert rmia.extras["a_tuning_model"] != 0
+
+
+def test_a_regression_config_with_defaults_runs_every_default_attack(tmp_path: Path) -> None:
+    # no signal and no attacks named: the squared error and the regression defaults (before,
+    # the classification defaults failed: "signal 'logit_margin' needs a classification model")
+    from privmeter.cli import main
+
+    cfg = tmp_path / "diabetes.yaml"
+    cfg.write_text(
+        "data: {source: diabetes}\n"
+        "model: {architecture: sklearn, sklearn: RandomForestRegressor, options: "
+        "{n_estimators: 8}}\n"
+        "references: {count: 2}\n"
+        "report: {formats: [json]}\n"
+    )
+    assert main(["run", str(cfg), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [r["attack"] for r in doc["results"]] == list(REGRESSION_DEFAULT_ATTACKS)
+    assert doc.get("not_run", []) == []

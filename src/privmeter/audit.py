@@ -292,9 +292,9 @@ class Audit:
     online : bool
         ``"model"`` game: reference models train on random halves of the audit points (online,
         the strongest attacker) or only on population data (offline).
-    signal : str or Signal
-        The membership signal (default the logit margin); see
-        :func:`privmeter.signals.list_signals`.
+    signal : str or Signal or None
+        The membership signal; see :func:`privmeter.signals.list_signals`. None (default):
+        the logit margin for classification, the squared error for regression.
     augmentations : Augmentation, optional
         Several queries per point (e.g. ``FlipShift`` for images).
     population_fraction : float
@@ -342,7 +342,7 @@ class Audit:
     attacks: Any = None
     n_references: int = 8
     online: bool = True
-    signal: Any = "logit_margin"
+    signal: Any = None
     augmentations: Any = None
     population_fraction: float = 0.3
     target_model: Any = None
@@ -409,7 +409,10 @@ class Audit:
             )
         from privmeter.signals import Signal, get_signal
 
-        self._signal = get_signal(self.signal) if isinstance(self.signal, str) else self.signal
+        signal = self.signal
+        if signal is None:
+            signal = "logit_margin" if self._data.task == "classification" else "squared_error"
+        self._signal = get_signal(signal) if isinstance(signal, str) else signal
         if not isinstance(self._signal, Signal):
             raise TypeError(f"signal must be a name or a Signal, got {self.signal!r}")
         self._check_models()

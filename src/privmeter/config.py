@@ -102,16 +102,19 @@ class ReferencesConfig(_Strict):
 
 
 class SignalConfig(_Strict):
-    name: str = "logit_margin"
+    #: None: logit_margin for classification, squared_error for regression
+    name: str | None = None
     augmentations: Literal["none", "flip_shift", "noise"] = "none"
     n_queries: int = Field(2, ge=1)
     noise_sigma: float = Field(0.05, gt=0.0)
 
     @field_validator("name")
     @classmethod
-    def _known_signal(cls, v: str) -> str:
+    def _known_signal(cls, v: str | None) -> str | None:
         from privmeter.signals import get_signal
 
+        if v is None:
+            return v
         try:
             get_signal(v)
         except ValueError as exc:
