@@ -744,3 +744,18 @@ def test_shadow_attack_models_fit_on_one_openmp_thread(monkeypatch: pytest.Monke
     t = gaussian_table(n_models=6, n_points=300, d=1.0, seed=4)
     pm.run_attack("shadow", t, target=0)
     assert seen and set(seen) == {1}
+
+
+def test_online_lira_counts_the_missing_in_and_out_references_separately() -> None:
+    # one reference model: every point is IN it or OUT of it; the error must say which
+    # points lack an IN and which lack an OUT model (not 'all points lack an IN model')
+    ref_in = np.array([1, 1, 1, 0, 0, 1, 0, 1], dtype=bool)
+    mem = np.stack([np.array([1, 0, 1, 0, 1, 0, 1, 0], dtype=bool), ref_in])
+    t = pm.SignalTable(np.zeros((2, 8)), mem, point_ids=np.arange(100, 108))
+    with pytest.raises(
+        ValueError,
+        match=r"^3 points have fewer than 1 IN reference models \(point ids: 103, 104, 106\); "
+        r"5 points have fewer than 1 OUT reference models \(point ids: 100, 101, 102, 105, "
+        r"107\); online LiRA needs",
+    ):
+        pm.run_attack("lira", t, target=0, online=True)

@@ -62,14 +62,45 @@ def require_refs(
     hint: str,
 ) -> None:
     """Raise naming the points with fewer than ``minimum`` reference models of a kind."""
+    problem = _missing_refs(counts, minimum, what, point_ids)
+    if problem:
+        raise ValueError(f"{problem}; {hint}")
+
+
+def _missing_refs(
+    counts: NDArray[np.int64], minimum: int, what: str, point_ids: NDArray[np.int64]
+) -> str:
+    """``"N points have fewer than k WHAT reference models (point ids: ...)"``, or ``""``."""
     bad = counts < minimum
-    if bad.any():
-        ids = point_ids[np.flatnonzero(bad)]
-        shown = ", ".join(str(int(i)) for i in ids[:10]) + (" ..." if ids.size > 10 else "")
-        raise ValueError(
-            f"{int(bad.sum())} points have fewer than {minimum} {what} reference models "
-            f"(point ids: {shown}); {hint}"
+    if not bad.any():
+        return ""
+    ids = point_ids[np.flatnonzero(bad)]
+    shown = ", ".join(str(int(i)) for i in ids[:10]) + (" ..." if ids.size > 10 else "")
+    return (
+        f"{int(bad.sum())} points have fewer than {minimum} {what} reference models "
+        f"(point ids: {shown})"
+    )
+
+
+def require_in_and_out_refs(
+    in_counts: NDArray[np.int64],
+    out_counts: NDArray[np.int64],
+    minimum: int,
+    *,
+    point_ids: NDArray[np.int64],
+    hint: str,
+) -> None:
+    """Raise naming the points with too few IN and, separately, too few OUT models."""
+    problems = [
+        p
+        for p in (
+            _missing_refs(in_counts, minimum, "IN", point_ids),
+            _missing_refs(out_counts, minimum, "OUT", point_ids),
         )
+        if p
+    ]
+    if problems:
+        raise ValueError("; ".join(problems) + f"; {hint}")
 
 
 

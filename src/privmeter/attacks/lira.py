@@ -10,7 +10,12 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
-from privmeter.attacks._common import gaussian_margin, require_reference_models, require_refs
+from privmeter.attacks._common import (
+    gaussian_margin,
+    require_in_and_out_refs,
+    require_reference_models,
+    require_refs,
+)
 from privmeter.attacks._registry import AttackOutput, AttackSpec, register_attack
 from privmeter.table import SignalTable
 
@@ -291,8 +296,13 @@ def lira_attack(table: SignalTable, target: int, params: LiraParams) -> AttackOu
     audit_ids = table.point_ids[audit]
     hint_var = "use fix_variance=True (one pooled variance) or train more reference models"
     if params.online:
-        require_refs(
-            in_stats.count, 1 if fix else 2, what="IN", point_ids=audit_ids,
+        # the balanced counts are min(IN, OUT): name what each point actually lacks
+        ref_rows = np.ones(table.n_models, dtype=bool)
+        ref_rows[target] = False
+        mem_refs = table.membership[ref_rows][:, audit]
+        n_in = mem_refs.sum(axis=0)
+        require_in_and_out_refs(
+            n_in, mem_refs.shape[0] - n_in, 1 if fix else 2, point_ids=audit_ids,
             hint="online LiRA needs reference models trained on each point (at least 2 "
             "reference models, each point IN one and OUT of another); use online=False "
             "or train more reference models" + ("" if fix else f", or {hint_var}"),
