@@ -434,3 +434,17 @@ def test_assess_risk_passes_not_run_through() -> None:
     v = assess_risk([_noise()], not_run=[("rmia", "no population points")])
     assert v.to_dict()["not_run"] == [{"attack": "rmia", "reason": "no population points"}]
     assert "rmia did not run: no population points" in v.to_dict()["missing"]
+
+
+def test_verdict_box_states_each_skip_reason_once_and_key_figures_name_the_deciding_attack(
+) -> None:
+    why_lira = "3 points have fewer than 1 OUT reference models"
+    why_rmia = "RMIA needs population points"
+    rep = AuditReport((_noise(),), not_run=(("lira", why_lira), ("rmia", why_rmia)))
+    page = render_html(rep)
+    box = page[page.index('id="verdict"') : page.index('id="key-figures"')]
+    assert box.count(why_lira) == 1 and box.count(why_rmia) == 1  # the list, not twice
+    assert "lira and rmia did not run; the verdict rests on loss only" in box
+    figures = page[page.index('id="key-figures"') :]
+    assert "Strongest attack" not in page  # the deciding attack need not have the top AUC
+    assert "Attack that decided the verdict: loss" in figures

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from privmeter.report import plots, tables
-from privmeter.report.verdict import RULE_LINES, assess_attack, epsilon_note
+from privmeter.report.verdict import RULE_LINES, Verdict, assess_attack, epsilon_note
 
 if TYPE_CHECKING:
     from privmeter.report import AuditReport
@@ -221,6 +221,17 @@ def _feature_text(v: Any) -> str:
     return str(v)
 
 
+def _missing_short(verdict: Verdict) -> str:
+    """``"lira and rmia did not run; the verdict rests on loss only ..."`` (reasons listed
+    below it in the report, so they are not repeated here)."""
+    if not verdict.not_run:
+        return ""
+    names = list(dict.fromkeys(a for a, _ in verdict.not_run))
+    who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    rests = ", ".join(verdict.ran) if verdict.ran else "the attacks that ran"
+    return f"{who} did not run; the verdict rests on {rests} only and may understate the risk"
+
+
 def build_context(
     report: AuditReport, figures: Mapping[str, bytes] | None = None
 ) -> dict[str, Any]:
@@ -404,6 +415,7 @@ def build_context(
             "auc_lo": f"{verdict.auc_lo:.3f}",
             "epsilon_note": verdict.epsilon_note,
             "missing": verdict.missing_text,
+            "missing_short": _missing_short(verdict),
             "not_run": [{"attack": a, "reason": why} for a, why in verdict.not_run],
         },
         "utility": tables.utility_lines(report.card),

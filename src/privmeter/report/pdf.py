@@ -228,7 +228,7 @@ def render_pdf(report: AuditReport, *, figures: Mapping[str, bytes] | None = Non
 
     # key figures
     w.heading("Key figures")
-    w.muted(f"Strongest attack: {v['label']}.")
+    w.muted(f"Attack that decided the verdict: {v['label']} (every attack is in the table below).")
     pdf.ln(1)
     w.table(
         ["Key figure", "Value", "Interval / note"],
