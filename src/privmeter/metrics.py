@@ -177,7 +177,9 @@ def auc_delong_ci(
     the centred placement values of cluster ``i``'s members (non-members). This is the
     interval to use for results pooled over several targets, where each audited record
     appears once per target (the algorithm and record games): treating its repeated scores
-    as independent understates the variance.
+    as independent understates the variance. The interval then uses Student's t with
+    ``I - 1`` degrees of freedom (``I`` clusters) instead of the normal quantile, so that a
+    record game with a handful of records does not claim the precision of a large sample.
 
     Examples
     --------
@@ -196,6 +198,7 @@ def auc_delong_ci(
     v10 = (r_all[:m] - r_pos) / n  # structural components of the members
     v01 = 1.0 - (r_all[m:] - r_neg) / m  # and of the non-members
     k_pos, k_neg = m, n
+    n_cl = 0
     if clusters is None:
         s10 = float(np.var(v10, ddof=1)) if m > 1 else 0.0
         s01 = float(np.var(v01, ddof=1)) if n > 1 else 0.0
@@ -214,12 +217,17 @@ def auc_delong_ci(
         # the Hoeffding fallback below counts independent units: clusters, not scores
         k_pos = int(np.unique(inv[y]).size)
         k_neg = int(np.unique(inv[~y]).size)
+    z = float(stats.norm.ppf(0.5 + confidence / 2.0))
+    if clusters is not None and n_cl > 1:
+        # few clusters: the variance is estimated from n_cl sums, use Student's t with
+        # n_cl - 1 degrees of freedom (the usual small-sample correction of a cluster
+        # variance; it tends to the normal quantile for many clusters)
+        z = float(stats.t.ppf(0.5 + confidence / 2.0, df=n_cl - 1))
     if se == 0.0:
         # Perfect separation (or one score for everybody): DeLong's variance estimate is 0,
         # and an interval of width zero would claim certainty from a finite sample. Use the
         # distribution-free Hoeffding interval instead, valid at every sample size.
         return auc_value, auc_hoeffding_ci(auc_value, k_pos, k_neg, confidence=confidence)
-    z = float(stats.norm.ppf(0.5 + confidence / 2.0))
     return auc_value, (max(0.0, auc_value - z * se), min(1.0, auc_value + z * se))
 
 
