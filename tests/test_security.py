@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -241,3 +242,29 @@ def test_factory_from_a_package_folder_beside_the_config(tmp_path: Path) -> None
     cfg.write_text("model: {architecture: factory, factory: 'zoo_pkg_x.nets:make'}\n")
     audit = build_audit(load_config(cfg), progress=False, base_dir=tmp_path)
     assert audit.trainer.model_factory.__module__ == "zoo_pkg_x.nets"
+
+
+def test_files_beside_the_config_cannot_shadow_other_modules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the config's folder becomes importable for its factory module only: a json.py (or
+    # any other file) beside it must not replace the standard library for the rest of the
+    # run, in this process or in worker processes (with the folder prepended to sys.path, a
+    # process pool's workers failed to import torch)
+    from importlib.machinery import PathFinder
+
+    from privmeter.config import _import_factory
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    (tmp_path / "my_models_beside.py").write_text("def make():\n    return 1\n")
+    (tmp_path / "json.py").write_text("raise SystemExit('shadowed json imported')\n")
+    (tmp_path / "csv.py").write_text("raise SystemExit('shadowed csv imported')\n")
+    fn = _import_factory("my_models_beside:make", base=tmp_path, allow_modules=())
+    assert fn() == 1
+    # where a fresh import (a spawned worker has this sys.path) would find them
+    for name in ("json", "csv"):
+        spec = PathFinder.find_spec(name)
+        assert spec is not None and spec.origin is not None
+        assert Path(spec.origin).parent != tmp_path, name
+    spec = PathFinder.find_spec("my_models_beside")
+    assert spec is not None and spec.origin == str(tmp_path / "my_models_beside.py")

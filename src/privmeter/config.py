@@ -482,7 +482,11 @@ def _import_factory(spec: str, *, base: Path | None, allow_modules: Sequence[str
                 f"({top!r}, {outside[0]}); rename the file"
             )
         if str(root) not in sys.path:
-            sys.path.insert(0, str(root))  # importable by name, also in worker processes
+            # importable by name, also in worker processes; appended, never prepended, so
+            # that other files beside the config (a json.py, say) cannot shadow the standard
+            # library or installed packages for the rest of the run (they did: a process
+            # pool's workers then failed to import torch)
+            sys.path.append(str(root))
     try:
         mod = importlib.import_module(mod_name)
     except ImportError as exc:
