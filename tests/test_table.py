@@ -193,3 +193,12 @@ def test_pickled_table_leaves_its_cache_behind() -> None:
     assert back._cache == {}
     np.testing.assert_array_equal(back.logit_margin(), phi)
     np.testing.assert_array_equal(back.values, t.values)
+
+
+def test_out_of_range_signal_value_is_shown_as_a_plain_number() -> None:
+    mem = np.array([[True, False], [False, True]])
+    with pytest.raises(ValueError, match=r"first at \(model, point, query\) = \(0, 1, 0\) "
+                       r"with value 1\.5$"):
+        pm.SignalTable(np.array([[0.5, 1.5], [0.2, 0.3]]), mem, kind="probability")
+    with pytest.raises(ValueError, match=r"with value -2\.0$"):
+        pm.SignalTable(np.array([[0.5, 1.0], [-2.0, 0.3]]), mem, kind="loss")

@@ -174,7 +174,7 @@ class SignalTable:
                 raise ValueError(
                     f"probabilities must lie in [0, 1]; {int(out.sum())} values do not, first at "
                     f"(model, point, query) = {_first_indices(out, 1)} with value "
-                    f"{values[out][0]!r}"
+                    f"{float(values[out][0])!r}"
                 )
         if self.kind == "loss":
             neg = values < 0.0
@@ -182,7 +182,7 @@ class SignalTable:
                 raise ValueError(
                     f"losses must be non-negative; {int(neg.sum())} values are negative, first "
                     f"at (model, point, query) = {_first_indices(neg, 1)} with value "
-                    f"{values[neg][0]!r}"
+                    f"{float(values[neg][0])!r}"
                 )
 
         if self.role is None:
