@@ -448,3 +448,28 @@ def test_verdict_box_states_each_skip_reason_once_and_key_figures_name_the_decid
     figures = page[page.index('id="key-figures"') :]
     assert "Strongest attack" not in page  # the deciding attack need not have the top AUC
     assert "Attack that decided the verdict: loss" in figures
+
+
+def test_the_deciding_attack_is_the_strongest_at_the_worst_level() -> None:
+    # two attacks at "high" through the AUC route; the weaker one has the larger lift (still
+    # below the lift threshold of high): the verdict must name the one with the larger AUC_lo
+    # (before: the larger lift won the tie, and the headline understated the AUC)
+    from privmeter.report.verdict import assess_attack, assess_risk
+    from privmeter.result import AttackResult
+
+    rng = np.random.default_rng(0)
+    n = 400
+    member = np.r_[np.ones(n), np.zeros(n)]
+    # A: moderate separation plus a few members far above every non-member (lift)
+    a = np.r_[rng.normal(0.75, 1, n), rng.normal(0, 1, n)]
+    a[:12] = 50.0
+    # B: a stronger shift, no outliers
+    b = np.r_[rng.normal(1.0, 1, n), rng.normal(0, 1, n)]
+    ra = AttackResult.from_scores("a", a, member)
+    rb = AttackResult.from_scores("b", b, member)
+    va, vb = assess_attack(ra), assess_attack(rb)
+    assert va.level == vb.level == "high", (va, vb)
+    assert "AUC" in va.reason and "AUC" in vb.reason
+    assert vb.auc_lo > va.auc_lo and (va.lift or 0) > (vb.lift or 0)
+    for order in ([ra, rb], [rb, ra]):
+        assert assess_risk(order).attack == "b"

@@ -24,7 +24,10 @@ check it by hand from the figures in the report:
    and the bound cannot contradict each other on that side.
 5. Level: *severe* if lift >= 50 or AUC_lo >= 0.80; *high* if lift >= 10 or AUC_lo >= 0.65;
    *moderate* if lift >= 2 or AUC_lo >= 0.55; *low* otherwise.
-6. The verdict is the worst level over all attacks (ties broken by lift, then AUC_lo).
+6. The verdict is the worst level over all attacks. Among attacks at that level, the one
+   whose evidence exceeds the level's threshold most decides: the larger of
+   ``lift / lift threshold`` and ``(AUC_lo - 0.5) / (AUC threshold - 0.5)`` (the thresholds
+   of *moderate* for a *low* verdict), so the headline figure is the strongest one.
    Attacks that were requested but did not run are named in the verdict: the verdict then
    rests only on the attacks that ran.
 
@@ -92,7 +95,9 @@ RULE_LINES: tuple[str, ...] = (
     "the report names the side of every bound, and gate --max-epsilon checks the two-sided "
     "bound.",
     "The verdict is the worst level over all attacks that ran (an attack that could not run "
-    "is named in the verdict). Lower confidence bounds keep chance from inflating it; a small "
+    "is named in the verdict); of the attacks at that level, the one whose lift or AUC_lo "
+    "exceeds the level's threshold by the largest factor is named. Lower confidence bounds "
+    "keep chance from inflating it; a small "
     "audit can understate the risk, so 'low' means no risk was demonstrated at this sample "
     "size, not that there is none.",
 )
@@ -320,9 +325,16 @@ def epsilon_note(result: AttackResult) -> str:
     return text
 
 
+def _margin(v: Verdict) -> float:
+    """How far the verdict's evidence exceeds the threshold of its level (1 = at it)."""
+    thresholds = {name: (lift, auc) for name, lift, auc in THRESHOLDS}
+    min_lift, min_auc = thresholds.get(v.level, thresholds["moderate"])
+    by_auc = (v.auc_lo - 0.5) / (min_auc - 0.5)
+    return by_auc if v.lift is None else max(v.lift / min_lift, by_auc)
+
+
 def _sort_key(v: Verdict) -> tuple[int, float, float]:
-    lift = -math.inf if v.lift is None else v.lift
-    return (v.rank, lift, v.auc_lo)
+    return (v.rank, _margin(v), v.auc_lo)
 
 
 def assess_risk(
@@ -330,7 +342,8 @@ def assess_risk(
 ) -> Verdict:
     """The audit's verdict: the worst :func:`assess_attack` level over ``results``.
 
-    Ties are broken by the larger lift, then the larger AUC lower bound.
+    Among the attacks at the worst level, the one whose lift or AUC lower bound exceeds
+    that level's threshold by the largest factor decides (see the module docstring).
 
     Parameters
     ----------
