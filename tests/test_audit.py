@@ -150,6 +150,17 @@ def test_torch_audit_with_cache_resumes_without_training(tmp_path: object) -> No
         ({"seed": -1}, ValueError, "seed must be a non-negative integer, got -1"),
         ({"target_indices": [1, 2]}, ValueError, "target_model and target_indices go together"),
         ({"game": "record", "records": 1}, ValueError, "records must be between 2 and"),
+        ({"game": "record", "records": [0, 5, 177, 5000]}, ValueError,
+         r"records: row index 5000 is outside the data's rows \[0, 568\]"),
+        ({"game": "record", "records": [-1, 5, 7000]}, ValueError,
+         r"records: row index -1 \(and 1 more\) is outside"),
+        ({"game": "record", "records": [0, 0, 5]}, ValueError,
+         "records: row index 0 is listed more than once"),
+        ({"game": "record", "records": [3]}, ValueError,
+         "records must hold at least 2 row indices, got 1"),
+        ({"game": "record", "records": [0.5, 2.0]}, ValueError,
+         r"records must be a number of records or a list of row indices \(integers\)"),
+        ({"population_fraction": True}, ValueError, "population_fraction must be in"),
     ],
 )
 def test_audit_bad_input(cancer: tuple, kwargs: dict, exc: type, match: str) -> None:

@@ -203,6 +203,30 @@ def _check_outputs(access: Any, data: _Data, what: str) -> None:
         )
 
 
+def _check_records(records: Any, n: int) -> NDArray[np.int64]:
+    """The record game's row indices, sorted: integers in ``[0, n)``, distinct, at least 2."""
+    raw = np.asarray(records)
+    if raw.ndim != 1 or (raw.size and raw.dtype.kind not in "iu"):
+        raise ValueError(
+            f"records must be a number of records or a list of row indices (integers), got "
+            f"{records!r}"
+        )
+    out = raw[(raw < 0) | (raw >= n)]
+    if out.size:
+        more = f" (and {out.size - 1} more)" if out.size > 1 else ""
+        raise ValueError(
+            f"records: row index {int(out[0])}{more} is outside the data's rows [0, {n - 1}]"
+        )
+    recs, counts = np.unique(raw.astype(np.int64), return_counts=True)
+    if (counts > 1).any():
+        raise ValueError(
+            f"records: row index {int(recs[np.argmax(counts > 1)])} is listed more than once"
+        )
+    if recs.size < 2:
+        raise ValueError(f"records must hold at least 2 row indices, got {recs.size}")
+    return recs
+
+
 def _raw_data(dataset: Any) -> _Data:
     if isinstance(dataset, tuple) and len(dataset) == 2:
         x, y = dataset
@@ -297,9 +321,12 @@ class Audit:
         the logit margin for classification, the squared error for regression.
     augmentations : Augmentation, optional
         Several queries per point (e.g. ``FlipShift`` for images).
-    population_fraction : float
+    population_fraction : float or None
         Share of the data kept as population points: never trained on by the target, used by
-        ``population`` and ``rmia`` (and by offline reference models).
+        ``population`` and ``rmia`` (and by offline reference models). None (default): 0.3,
+        or 0.6 for the offline ``"model"`` game, whose reference models train on population
+        points only and need twice the target's training-set size of them, plus population
+        points that no reference trained on, on which RMIA's ``a`` is tuned.
     target_model, target_indices :
         ``"model"`` game with your own trained model: the model (torch module, fitted
         scikit-learn estimator or adapter) and the row indices of its training set in
@@ -344,7 +371,7 @@ class Audit:
     online: bool = True
     signal: Any = None
     augmentations: Any = None
-    population_fraction: float = 0.3
+    population_fraction: float | None = None
     target_model: Any = None
     target_indices: ArrayLike | None = None
     records: int | ArrayLike = 20
@@ -373,10 +400,16 @@ class Audit:
             raise ValueError(
                 f"n_references must be a non-negative integer, got {self.n_references!r}"
             )
-        if not 0.0 < float(self.population_fraction) < 1.0:
-            raise ValueError(
-                f"population_fraction must be in (0, 1), got {self.population_fraction!r}"
-            )
+        frac = self.population_fraction
+        if frac is None:
+            frac = 0.6 if self.game == "model" and not self.online else 0.3
+        if (
+            isinstance(frac, bool)
+            or not isinstance(frac, (int, float, np.integer, np.floating))
+            or not 0.0 < float(frac) < 1.0
+        ):
+            raise ValueError(f"population_fraction must be in (0, 1), got {frac!r}")
+        self._population_fraction = float(frac)
         for name, value, hi in (("confidence", self.confidence, 1.0), ("delta", self.delta, 1.0)):
             if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not (
                 (0.0 < float(value) < hi) if name == "confidence" else (0.0 <= float(value) < hi)
@@ -500,7 +533,7 @@ class Audit:
                     f"{members.max() if members.size else 'none'}"
                 )
             rest = rng.permutation(np.setdiff1d(np.arange(n), members))
-            n_pop = round(self.population_fraction * n)
+            n_pop = round(self._population_fraction * n)
             n_non = min(members.size, rest.size - n_pop)
             if n_non < 1 or rest.size - n_non < 1:
                 raise ValueError(
@@ -517,7 +550,7 @@ class Audit:
             return audit, pop, keep, [0]
 
         perm = rng.permutation(n)
-        n_pop = round(self.population_fraction * n)
+        n_pop = round(self._population_fraction * n)
         pop, audit = np.sort(perm[:n_pop]), np.sort(perm[n_pop:])
         min_audit = 4 if self.game != "record" else 6
         if audit.size < min_audit or pop.size < 1:
@@ -548,11 +581,7 @@ class Audit:
                 )
             recs = np.sort(rng.choice(audit, size=k, replace=False))
         else:
-            recs = np.unique(np.asarray(self.records, dtype=np.int64))
-            if recs.size < 2 or recs.min() < 0 or recs.max() >= n:
-                raise ValueError(
-                    f"records must hold at least 2 distinct row indices in [0, {n - 1}]"
-                )
+            recs = _check_records(self.records, n)
             pop = np.setdiff1d(pop, recs)
         base = np.setdiff1d(np.setdiff1d(np.arange(n), pop), recs)
         keep[:, recs] = keep_matrix(n_models, recs.size, seed=keep_seed)

@@ -9,7 +9,7 @@ Example (every key optional except ``data.source``)::
                                 # purchase | texas (with path)
       path: null
       label_column: label       # csv
-      population_fraction: 0.3
+      population_fraction: null  # 0.3; 0.6 for the offline model game
     model:
       architecture: mlp         # logistic | mlp | cnn | wide_resnet | sklearn | factory
       options: {hidden: [128, 128]}
@@ -40,10 +40,10 @@ other module is refused before it is imported. Nothing read from ``cache`` runs 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import importlib
 import importlib.util
 import math
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,6 +51,8 @@ from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from privmeter.datasets import _closest_names
 
 __all__ = ["AuditConfig", "ConfigError", "apply_overrides", "build_audit", "load_config"]
 
@@ -70,7 +72,8 @@ class DataConfig(_Strict):
     label_column: str = "label"
     labels_path: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
-    population_fraction: float = Field(0.3, gt=0.0, lt=1.0)
+    #: None: 0.3, or 0.6 for the offline model game (see privmeter.Audit)
+    population_fraction: float | None = Field(None, gt=0.0, lt=1.0)
 
 
 class ModelConfig(_Strict):
@@ -262,8 +265,8 @@ def _format_errors(err: ValidationError, raw: dict[str, Any]) -> str:
             for p in loc[:-1]:
                 model = _sub_model(model, p) if model is not None else None
             known = list(_model_fields(model)) if model is not None else []
-            close = difflib.get_close_matches(loc[-1], known, n=1)
-            hint = f"; did you mean {'.'.join([*loc[:-1], close[0]])!r}?" if close else ""
+            close = _closest_names(loc[-1], known, prefix="".join(f"{p}." for p in loc[:-1]))
+            hint = f"; did you mean {close}?" if close else ""
             lines.append(f"unknown config key {key!r}{hint} (known here: {', '.join(known)})")
         elif e["type"] == "value_error":  # our validators: the message names key and value
             lines.append(str(e["msg"]).removeprefix("Value error, "))
@@ -506,8 +509,8 @@ def _sklearn_estimator(name: str, options: dict[str, Any]) -> Any:
 
     known = dict(all_estimators())
     if name not in known:
-        close = difflib.get_close_matches(name, list(known), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        close = _closest_names(name, list(known))
+        hint = f"; did you mean {close}?" if close else ""
         raise ConfigError(f"model.sklearn: unknown scikit-learn estimator {name!r}{hint}")
     try:
         return known[name](**options)
@@ -647,7 +650,31 @@ def build_audit(
             title=cfg.report.title,
         )
     except (ValueError, TypeError) as exc:
-        raise ConfigError(str(exc)) from None
+        raise ConfigError(_config_words(str(exc))) from None
+
+
+# Audit parameters whose config key has another name; the other Audit parameters that a
+# config sets (records, leave_one_out, seed, game, confidence, delta) share the key's name.
+_AUDIT_KEYS = {
+    "n_references": "references.count",
+    "population_fraction": "data.population_fraction",
+    "target_indices": "target.train_indices",
+    "target_model": "target.weights",
+}
+_AUDIT_NAME = re.compile(r"(?<![\w.])(" + "|".join(_AUDIT_KEYS) + r")\b")
+
+
+def _config_words(message: str) -> str:
+    """``message`` (from :class:`~privmeter.Audit`) with its parameter names as config keys.
+
+    Examples
+    --------
+    >>> _config_words("n_references=0: use n_references >= 1")
+    'references.count=0: use references.count >= 1'
+    >>> _config_words("lower data.population_fraction")
+    'lower data.population_fraction'
+    """
+    return _AUDIT_NAME.sub(lambda m: _AUDIT_KEYS[m.group(1)], message)
 
 
 def _load_target(trainer: Any, wpath: Path) -> Any:
