@@ -257,6 +257,8 @@ for text, match in [
 for attacks, match in [
     ("[loss, lirra]", r"unknown attack 'lirra' \(did you mean 'lira'\?\)"),
     ("[zzzz]", r"unknown attack 'zzzz'; known attacks"),
+    ("[lria]", r"unknown attack 'lria' \(did you mean 'lira' or 'rmia'\?\)"),
+    ("[{lria: {}}]", r"unknown attack 'lria' \(did you mean 'lira' or 'rmia'\?\)"),
     ("[]", r"attacks: the list is empty"),
     ("[5]", r"attacks.0"),
     ("[{name: rmia, parms: {}}]", r"unknown config key 'attacks.0.AttackEntry.parms'|parms"),
@@ -317,6 +319,8 @@ for id_, text, match, absent in [
     ("texas-no-labels", "data: {{source: texas, path: {d}/ok.csv}}\n",
      r"needs data.labels_path", None),
     ("source-unknown", "data: {source: digitz}\n", r"did you mean 'digits'", None),
+    ("source-tie", "data: {source: synthetic_}\n",
+     r"did you mean 'synthetic_gaussian' or 'synthetic_purchase'\?", None),
     ("data-options-unknown", "data: {{source: csv, path: {d}/ok.csv, options: {{colour: 1}}}}\n",
      r"data.options for 'csv'.*colour", None),
     ("csv-label-typo", "data: {{source: csv, path: {d}/ok.csv, label_column: lable}}\n",
@@ -418,7 +422,10 @@ for id_, text, match in [
     ("sklearn-with-weights", SK + "target: {{weights: {d}/garbage.pt}}\n",
      r"target.weights is a PyTorch state_dict, but model.architecture is 'sklearn'"),
     ("references-0-with-reference-attacks", "references: {count: 0}\nattacks: [loss, lira]\n",
-     r"attacks \['lira'\] compare the target with reference models, but n_references=0"),
+     r"attacks \['lira'\] compare the target with reference models, but references.count=0: "
+     r"use references.count >= 1"),
+    ("references-0-default-attacks", "references: {count: 0}\n",
+     r"^privmeter: error: [^_]*references.count=0: use references.count >= 1[^_]*$"),
     ("signal-unknown", "signal: {name: logit_margn}\n",
      r"signal.name: unknown signal 'logit_margn' \(did you mean 'logit_margin'\?\)"),
 ]:
@@ -434,14 +441,36 @@ for flag, value, match in [
     ("--max-epsilon", "-1", r"--max-epsilon must be a number >= 0, got '-1'"),
     ("--max-epsilon", "nan", r"--max-epsilon must be a number >= 0"),
     ("--max-epsilon", "inf", r"--max-epsilon must be a number >= 0"),
-    ("--max-tpr-at-fpr", "-1:0.5", r"--max-tpr-at-fpr expects FPR:TPR with both in \[0, 1\]"),
-    ("--max-tpr-at-fpr", "0.1:2", r"--max-tpr-at-fpr expects FPR:TPR"),
+    ("--max-tpr-at-fpr", "-1:0.5", r"--max-tpr-at-fpr: the FPR must be in \(0, 1\], got '-1'"),
+    ("--max-tpr-at-fpr", "0:0.5", r"the FPR must be in \(0, 1\], got '0'"),
+    ("--max-tpr-at-fpr", "0.1:2", r"the TPR must be in \[0, 1\], got '2'"),
     ("--max-tpr-at-fpr", "0.1", r"--max-tpr-at-fpr expects FPR:TPR"),
     ("--max-tpr-at-fpr", "a:b", r"--max-tpr-at-fpr expects FPR:TPR"),
     ("--max-tpr-at-fpr", "0.1:0.2:0.3", r"--max-tpr-at-fpr expects FPR:TPR"),
-    ("--max-tpr-at-fpr", "nan:0.1", r"--max-tpr-at-fpr expects FPR:TPR"),
+    ("--max-tpr-at-fpr", "nan:0.1", r"the FPR must be in \(0, 1\], got 'nan'"),
 ]:
     CASES.append(C(f"gate{flag}={value}", ["gate", "{d}/list.json", f"{flag}={value}"], match))
+
+# the value as its own argument: a leading '-' must reach the validator, not argparse's
+# "expected one argument"
+for flag, value, match in [
+    ("--max-tpr-at-fpr", "-1:0.5", r"--max-tpr-at-fpr: the FPR must be in \(0, 1\], got '-1'"),
+    ("--max-tpr-at-fpr", "-.5:0.5", r"the FPR must be in \(0, 1\], got '-.5'"),
+    ("--max-tpr-at-fpr", "0.1:-1", r"the TPR must be in \[0, 1\], got '-1'"),
+    ("--max-auc", "-0.1", r"--max-auc must be a number between 0 and 1, got '-0.1'"),
+    ("--max-epsilon", "-1", r"--max-epsilon must be a number >= 0, got '-1'"),
+    ("--max-epsilon", "-inf", r"--max-epsilon must be a number >= 0, got '-inf'"),
+]:
+    CASES.append(C(f"gate{flag} {value}", ["gate", "{d}/list.json", flag, value], match))
+
+# --require-attack: a name that is neither a registered attack nor a label in the results
+for name, match in [
+    ("lria", r"--require-attack: unknown attack 'lria' \(did you mean 'lira' or 'rmia'\?\)"),
+    ("los", r"unknown attack 'los' \(did you mean 'loss'\?\).*in these results: loss"),
+    ("zzzz", r"unknown attack 'zzzz'; known attacks: lira, loss"),
+]:
+    CASES.append(C(f"gate-require-{name}", ["gate", "{d}/rep/results.json", "--max-auc", "1",
+                                            "--require-attack", name], match))
 
 for command in ("gate", "report"):
     extra = ["--max-auc", "0.9"] if command == "gate" else ["--out", "{d}/report-out"]

@@ -275,3 +275,141 @@ def test_config_paths_are_relative_to_the_config(tmp_path: Path,
     cfg = load_config(project / "audit.yaml", ["data.path=other.csv"])
     assert cfg.data.path == str(tmp_path / "other.csv")
     assert build_audit(cfg, progress=False, base_dir=project)._data.n == 41
+
+
+# ----------------------------------------------------------- QA pass: CLI messages (#9)
+def test_python_warnings_are_one_line(tmp_path: Path) -> None:
+    """A warning raised during the run is ``privmeter: warning: ...``, once, no file:line."""
+    cfg = write(tmp_path, (
+        "model: {architecture: sklearn, sklearn: RandomForestClassifier, "
+        "options: {n_estimators: 5}}\n"
+        "data: {source: wine, population_fraction: 0.6}\n"
+        "references: {count: 1, online: false}\n"
+        "attacks: [{name: rmia, params: {online: false}}, {name: rmia, params: {online: false}}]\n"
+        "report: {formats: [json]}\n"
+    ))
+    # a subprocess: pytest records the warnings of in-process code instead of showing them
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "privmeter.cli", "run", str(cfg), "--out", str(tmp_path / "out"),
+         "--no-progress"], capture_output=True, text=True, env=env, timeout=600, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    err = proc.stderr
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert lines == [
+        "privmeter: warning: RMIA offline: a='auto' needs at least 2 reference models to tune "
+        "a (has 1); using the default a=0.3 (the research code's CIFAR-10 value). Pass a "
+        "explicitly to silence this warning."
+    ], err
+    assert "UserWarning" not in err and "_registry.py" not in err
+
+
+def test_one_line_warnings_still_reach_a_recorder() -> None:
+    """Only the format changes: pytest.warns / catch_warnings(record=True) still see them."""
+    import warnings
+
+    from privmeter.cli import _one_line_warnings
+
+    before = warnings.formatwarning
+    with pytest.warns(UserWarning, match="careful"), _one_line_warnings():
+        assert warnings.formatwarning("careful\n  now", UserWarning, "f.py", 1) == (
+            "privmeter: warning: careful now\n")
+        assert warnings.formatwarning("careful\n  now", UserWarning, "g.py", 2) == ""
+        warnings.warn("careful", UserWarning, stacklevel=1)
+    assert warnings.formatwarning is before
+
+
+def _three_loss_results(tmp_path: Path) -> Path:
+    import privmeter as pm
+    from privmeter.report import AuditReport
+
+    rng = np.random.default_rng(0)
+    mem = rng.random((2, 40)) < 0.5
+    table = pm.SignalTable(rng.normal(size=(2, 40)) + mem, mem)
+    res = pm.run_attack("loss", table)
+    inf_eps = pm.run_attack("loss", pm.SignalTable(mem.astype(float) * 5, mem))
+    AuditReport([res, res, inf_eps], card={"game": "model"}).save(tmp_path / "r",
+                                                                  formats=("json",))
+    return tmp_path / "r" / "results.json"
+
+
+def test_gate_refuses_an_unknown_required_attack(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    path = str(_three_loss_results(tmp_path))
+    assert main(["gate", path, "--max-auc", "1", "--require-attack", "lria"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown attack 'lria' (did you mean 'lira' or 'rmia'?)" in err, err
+    assert err.count("\n") == 1
+    # the labels present in the results count as names too
+    assert main(["gate", path, "--max-auc", "1", "--require-attack", "loss#2"]) == 2
+    assert "did you mean 'loss #2'?" in capsys.readouterr().err
+    assert main(["gate", path, "--max-auc", "1", "--require-attack", "loss #2",
+                 "--require-attack", "loss"]) == 0
+    # a registered attack that did not run still fails the gate (exit 1, not 2)
+    assert main(["gate", path, "--max-auc", "1", "--require-attack", "lira"]) == 1
+    assert "FAIL  lira" in capsys.readouterr().out
+
+
+def test_gate_columns_are_aligned(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = str(_three_loss_results(tmp_path))
+    assert main(["gate", path, "--max-epsilon", "1", "--max-auc", "1"]) == 1
+    out = [ln for ln in capsys.readouterr().out.splitlines() if ln[:4] in ("PASS", "FAIL")]
+    assert len(out) == 6
+    # every row has its value column ending at the same place ('inf' and '0.1234' alike)
+    ends = {ln.index(" <= ") if " <= " in ln else ln.index(" > ") for ln in out}
+    assert len(ends) == 1, out
+    labels = {ln.split("  ")[1].strip() for ln in out}
+    assert labels == {"loss", "loss #2", "loss #3"}
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--max-tpr-at-fpr", "-1:0.5"], r"the FPR must be in \(0, 1\], got '-1'"),
+    (["--max-tpr-at-fpr", "0:0.5"], r"the FPR must be in \(0, 1\], got '0'"),
+    (["--max-tpr-at-fpr", "0.1:-2"], r"the TPR must be in \[0, 1\], got '-2'"),
+    (["--max-auc", "-0.5"], r"--max-auc must be a number between 0 and 1, got '-0.5'"),
+    (["--max-epsilon", "-inf"], r"--max-epsilon must be a number >= 0, got '-inf'"),
+])
+def test_gate_negative_values_reach_the_validator(tmp_path: Path, argv: list[str], match: str,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    import re
+
+    with pytest.raises(SystemExit) as info:
+        main(["gate", str(tmp_path / "r.json"), *argv])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert re.search(match, err) and "expected one argument" not in err, err
+
+
+def test_report_accepts_no_progress(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = str(_three_loss_results(tmp_path))
+    assert main(["report", path, "--out", str(tmp_path / "re"), "--no-progress"]) == 0
+    assert (tmp_path / "re" / "report.html").is_file()
+
+
+def test_audit_errors_name_config_keys(tmp_path: Path) -> None:
+    from privmeter.config import _config_words, build_audit
+
+    cfg = load_config(write(tmp_path, "references: {count: 0}\n"))
+    with pytest.raises(ConfigError, match=r"references.count=0: use references.count >= 1") as e:
+        build_audit(cfg, progress=False)
+    assert "n_references" not in str(e.value)
+    assert _config_words(
+        "lower population_fraction; target_indices must be row indices; target_model and "
+        "data.population_fraction"
+    ) == ("lower data.population_fraction; target.train_indices must be row indices; "
+          "target.weights and data.population_fraction")
+
+
+def test_did_you_mean_lists_equally_close_names() -> None:
+    import privmeter as pm
+    from privmeter.datasets import _close_names, _closest_names
+
+    assert _close_names("lria", pm.list_attacks()) == ["lira", "rmia"]
+    assert _closest_names("lria", pm.list_attacks()) == "'lira' or 'rmia'"
+    assert _closest_names("abc", ["abx", "aby", "abz"]) == "'abx', 'aby' or 'abz'"
+    assert _closest_names("lirra", pm.list_attacks()) == "'lira'"
+    assert _closest_names("Loss", pm.list_attacks()) == "'loss'"
+    assert _closest_names("zzzz", pm.list_attacks()) is None
+    with pytest.raises(ValueError, match=r"did you mean 'lira' or 'rmia'\?"):
+        pm.attack_info("lria")

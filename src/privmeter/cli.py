@@ -8,12 +8,13 @@ limit; 2 bad usage, config or input (one clear line on stderr); 3 an unexpected 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -50,22 +51,53 @@ def _limit(name: str, low: float, high: float) -> Any:
 
 
 def _tpr_limit(text: str) -> str:
-    """An argparse type for ``--max-tpr-at-fpr FPR:TPR`` (both in [0, 1]); returns the text."""
+    """An argparse type for ``--max-tpr-at-fpr FPR:TPR`` (FPR in (0, 1], TPR in [0, 1])."""
     parts = text.split(":")
-    msg = f"--max-tpr-at-fpr expects FPR:TPR with both in [0, 1], e.g. 0.001:0.01; got {text!r}"
+    msg = ("--max-tpr-at-fpr expects FPR:TPR with FPR in (0, 1] and TPR in [0, 1], e.g. "
+           f"0.001:0.01; got {text!r}")
     if len(parts) != 2:
         raise argparse.ArgumentTypeError(msg)
     try:
         fpr, tpr = float(parts[0]), float(parts[1])
     except ValueError:
         raise argparse.ArgumentTypeError(msg) from None
-    if not (math.isfinite(fpr) and math.isfinite(tpr) and 0.0 <= fpr <= 1.0 and 0 <= tpr <= 1):
-        raise argparse.ArgumentTypeError(msg)
+    if not (math.isfinite(fpr) and 0.0 < fpr <= 1.0):
+        raise argparse.ArgumentTypeError(
+            f"the FPR must be in (0, 1], got {parts[0]!r} in {text!r}"
+        )
+    if not (math.isfinite(tpr) and 0.0 <= tpr <= 1.0):
+        raise argparse.ArgumentTypeError(
+            f"the TPR must be in [0, 1], got {parts[1]!r} in {text!r}"
+        )
     return text
 
 
+# options whose value may begin with '-' (a negative number, or '-1:0.5'): argparse takes
+# such a value for an option and answers "expected one argument"; joined as --opt=value,
+# it reaches the option's validator, which names the problem
+_NUMERIC_OPTIONS = ("--max-auc", "--max-epsilon", "--max-tpr-at-fpr")
+
+
+def _join_negative_values(argv: Sequence[str]) -> list[str]:
+    """``['--max-auc', '-1']`` -> ``['--max-auc=-1']`` for the options in _NUMERIC_OPTIONS."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        tok = argv[i]
+        nxt = argv[i + 1] if i + 1 < len(argv) else None
+        if (tok in _NUMERIC_OPTIONS and nxt is not None and nxt.startswith("-")
+                and (nxt[1:2].isdigit() or nxt[1:2] == "."
+                     or nxt[1:].split(":")[0].lower() in ("inf", "nan", "infinity"))):
+            out.append(f"{tok}={nxt}")
+            i += 2
+            continue
+        out.append(tok)
+        i += 1
+    return out
+
+
 def _parser() -> argparse.ArgumentParser:
-    from privmeter import __version__
+    from privmeter._version import __version__
 
     p = _Parser(
         prog="privmeter",
@@ -103,6 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", default="privmeter-report",
                      help="output folder (default privmeter-report)")
     rep.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    rep.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     g = sub.add_parser("gate", help="exit 1 if saved results exceed the given limits (for CI)")
     g.add_argument("results", help="results.json written by run or demo")
@@ -138,11 +171,47 @@ def _out_dir(path: str, overwrite: bool) -> Path:
     return out
 
 
+@contextlib.contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """Show each Python warning raised in the block as ``privmeter: warning: <message>``.
+
+    One line on stderr per distinct message (not Python's ``file:line: UserWarning:`` and
+    source line). Only the formatting changes: the warning filters (``-W``,
+    ``PYTHONWARNINGS``) still apply, and a caller that records warnings
+    (``warnings.catch_warnings(record=True)``, ``pytest.warns``) still gets them.
+    """
+    seen: set[str] = set()
+    previous = warnings.formatwarning
+
+    def one_line(message: Warning | str, category: type[Warning], filename: str,
+                 lineno: int, line: str | None = None) -> str:
+        text = " ".join(str(message).split())
+        if text in seen:
+            return ""
+        seen.add(text)
+        return f"privmeter: warning: {text}\n"
+
+    warnings.formatwarning = one_line
+    try:
+        yield
+    finally:
+        warnings.formatwarning = previous
+
+
 def _run_config(cfg: Any, out: Path, *, overwrite: bool, progress: bool,
                 base_dir: Path | None, allow_modules: Sequence[str] = (),
                 trust_pickles: bool = False) -> int:
+    with _one_line_warnings():
+        return _run_audit(cfg, out, overwrite=overwrite, progress=progress,
+                          base_dir=base_dir, allow_modules=allow_modules,
+                          trust_pickles=trust_pickles)
+
+
+def _run_audit(cfg: Any, out: Path, *, overwrite: bool, progress: bool,
+               base_dir: Path | None, allow_modules: Sequence[str],
+               trust_pickles: bool) -> int:
     from privmeter import _progress
-    from privmeter.config import build_audit
+    from privmeter.config import ConfigError, _config_words, build_audit
 
     _progress.set_enabled(progress)
     with _progress.status("loading the data"):
@@ -151,7 +220,10 @@ def _run_config(cfg: Any, out: Path, *, overwrite: bool, progress: bool,
     with warnings.catch_warnings():
         # a skipped attack is reported once below and in the verdict, not also as a warning
         warnings.filterwarnings("ignore", message=r"attack .* could not run")
-        report = audit.run()
+        try:
+            report = audit.run()
+        except ValueError as exc:  # the Audit's checks of the data, in the config's words
+            raise ConfigError(_config_words(str(exc))) from None
     for name, why in report.not_run:
         print(f"privmeter: warning: attack {name!r} did not run: {why}", file=sys.stderr)
     t0 = time.perf_counter()
@@ -242,8 +314,11 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     if args.max_auc is None and not limits and args.max_epsilon is None:
         raise UsageError("gate needs at least one limit (--max-auc, --max-tpr-at-fpr, "
                          "--max-epsilon)")
+    _check_required_names(report, args.require_attacks)
     failed = _gate_missing(report, args)
-    for res in report.results:
+    # (status, attack, what, value, comparison, reason): printed as a table at the end
+    rows: list[tuple[str, str, str, str, str, str]] = []
+    for res, label in zip(report.results, report.labels, strict=True):
         # (what, value, limit, reason it fails whatever the value)
         checks: list[tuple[str, float, float, str]] = []
         if args.max_auc is not None:
@@ -272,15 +347,40 @@ def _cmd_gate(args: argparse.Namespace) -> int:
             ok = value <= limit and not why
             failed += not ok
             cmp = ("<=" if value <= limit else ">") + f" {limit:g}"
-            print(f"{'PASS' if ok else 'FAIL'}  {res.attack:<12} {what:<28} {value:.4f} {cmp}"
-                  + (f"  [{why}]" if why else ""))
+            rows.append(("PASS" if ok else "FAIL", label, what, f"{value:.4f}", cmp,
+                         f"[{why}]" if why else ""))
+    if rows:  # column widths from the content: long labels and 'inf' keep the columns aligned
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        for row in rows:
+            cells = [c.rjust(w) if i == 3 else c.ljust(w)
+                     for i, (c, w) in enumerate(zip(row, widths, strict=False))]
+            print("  ".join([*cells, row[5]]).rstrip())
     print(f"gate: {'failed' if failed else 'passed'} ({failed} check(s) failed)")
     return EXIT_GATE_FAILED if failed else EXIT_OK
 
 
+def _check_required_names(report: Any, names: Sequence[str]) -> None:
+    """Refuse a ``--require-attack`` name that is no attack (a typo would only ever fail)."""
+    import privmeter as pm
+    from privmeter.datasets import _closest_names
+
+    known = [*pm.list_attacks(), *report.labels, *(r.attack for r in report.results),
+             *(a for a, _ in report.not_run)]
+    known = list(dict.fromkeys(known))
+    for name in names:
+        if name not in known:
+            close = _closest_names(name, known)
+            hint = f" (did you mean {close}?)" if close else ""
+            raise UsageError(
+                f"--require-attack: unknown attack {name!r}{hint}; known attacks: "
+                f"{', '.join(pm.list_attacks())}; in these results: "
+                f"{', '.join(report.labels) or 'none'}"
+            )
+
+
 def _gate_missing(report: Any, args: argparse.Namespace) -> int:
     """Fail (count 1 each) the attacks that were requested but have no result."""
-    have = {r.attack for r in report.results}
+    have = {r.attack for r in report.results} | set(report.labels)
     missing = [(a, why) for a, why in report.not_run]
     for name in args.require_attacks:
         if name not in have and name not in {a for a, _ in missing}:
@@ -303,8 +403,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "gate":
         return _cmd_gate(args)
     if args.command == "report":
+        from privmeter import _progress
         from privmeter._progress import status
 
+        _progress.set_enabled(not args.no_progress)
         with status("loading the results"):
             report = _load_report(args.results)
         out = _out_dir(args.out, args.overwrite)
@@ -329,7 +431,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``privmeter`` command; returns the exit status."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_negative_values(sys.argv[1:] if argv is None else argv))
     from privmeter.config import ConfigError
 
     try:

@@ -45,6 +45,7 @@ import importlib.util
 import math
 import re
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -542,7 +543,6 @@ def build_audit(
         Let the cache store and load pickles (``--trust-pickles``): only for a cache folder
         nobody else can write to.
     """
-    from privmeter.architectures import make_factory
     from privmeter.audit import Audit
 
     if isinstance(allow_modules, str):
@@ -581,6 +581,7 @@ def build_audit(
                 "audit a fitted scikit-learn model from Python (Audit(target_model=...))"
             )
     else:
+        from privmeter.architectures import make_factory  # imports torch
         from privmeter.training import TorchTrainer
 
         if m.architecture == "factory":
@@ -686,7 +687,11 @@ def _load_target(trainer: Any, wpath: Path) -> Any:
     if not wpath.is_file():
         raise ConfigError(f"target.weights: file not found (or not a regular file): {wpath}")
     try:
-        state = torch.load(wpath, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # a file pickled by hand (not torch.save) draws a warning about its protocol;
+            # the refusal below already names the problem
+            warnings.filterwarnings("ignore", message=r"Detected pickle protocol")
+            state = torch.load(wpath, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(

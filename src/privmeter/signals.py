@@ -15,7 +15,6 @@ distinct, finite values where ``1 - p_y`` would round to zero.
 
 from __future__ import annotations
 
-import difflib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from privmeter.datasets import _closest_names
 from privmeter.models.base import (
     ACCESS_LEVELS,
     AccessLevel,
@@ -667,8 +667,8 @@ def get_signal(name: str) -> Signal:
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
-        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        close = _closest_names(str(name), list_signals())
+        hint = f" (did you mean {close}?)" if close else ""
         raise ValueError(
             f"unknown signal {name!r}{hint}; known signals: {', '.join(list_signals())}"
         ) from None

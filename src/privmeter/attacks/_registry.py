@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -11,6 +10,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
+from privmeter.datasets import _closest_names
 from privmeter.metrics import DEFAULT_FPR_LEVELS
 from privmeter.result import AttackResult
 from privmeter.table import SignalTable
@@ -86,8 +86,8 @@ def attack_info(name: str) -> AttackSpec[Any]:
     try:
         return _REGISTRY[name]
     except KeyError:
-        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        close = _closest_names(str(name), list_attacks())
+        hint = f" (did you mean {close}?)" if close else ""
         raise ValueError(
             f"unknown attack {name!r}{hint}; known attacks: {', '.join(list_attacks())}"
         ) from None
@@ -99,8 +99,8 @@ def make_params(spec: AttackSpec[P], params: dict[str, Any]) -> P:
     unknown = [k for k in params if k not in names]
     if unknown:
         k = unknown[0]
-        close = difflib.get_close_matches(k, names, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        close = _closest_names(k, names)
+        hint = f" (did you mean {close}?)" if close else ""
         raise ValueError(
             f"unknown parameter {k!r} for attack {spec.name!r}{hint}; "
             f"its parameters are: {', '.join(names) or 'none'}"
