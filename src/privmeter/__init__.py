@@ -12,6 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from privmeter import dp_audit, metrics
+from privmeter._version import __version__
 from privmeter.attacks import (
     AttackSpec,
     attack_info,
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from privmeter.audit import Audit
     from privmeter.report import AuditReport, RecordData
 
-__version__ = "0.1.0"
 
 _LAZY = {
     "Audit": ("privmeter.audit", "Audit"),

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from privmeter._version import __version__
 from privmeter.report import plots, tables
 from privmeter.report.verdict import RULE_LINES, Verdict, assess_attack, epsilon_note
 
@@ -244,8 +245,6 @@ def build_context(
         PNG plots by file name (:func:`privmeter.report.plots.report_figures`); drawn when
         not given.
     """
-    from privmeter import __version__
-
     figs = dict(plots.report_figures(report) if figures is None else figures)
     results = report.results
     labels = report.labels

@@ -16,9 +16,10 @@ data; training those is nearly the whole cost of an audit. This package:
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from privmeter.training._hashing import data_fingerprint, indices_fingerprint
-from privmeter.training.architectures import MLP
-from privmeter.training.ensemble import EnsembleTrainer
 from privmeter.training.executors import (
     Executor,
     InProcessExecutor,
@@ -29,8 +30,20 @@ from privmeter.training.executors import (
 from privmeter.training.keep import keep_matrix, target_membership
 from privmeter.training.sklearn_trainer import SklearnTrainer
 from privmeter.training.store import CacheCorruptionWarning, Store, make_key
-from privmeter.training.torch_trainer import TorchTrainer
 from privmeter.training.train import Trainer, ensemble_groups, model_keys, train_models
+
+if TYPE_CHECKING:
+    from privmeter.training.architectures import MLP
+    from privmeter.training.ensemble import EnsembleTrainer
+    from privmeter.training.torch_trainer import TorchTrainer
+
+# the PyTorch parts import torch (an optional extra) on first access, so that a
+# scikit-learn-only install can import this package and run an audit
+_LAZY = {
+    "MLP": "privmeter.training.architectures",
+    "EnsembleTrainer": "privmeter.training.ensemble",
+    "TorchTrainer": "privmeter.training.torch_trainer",
+}
 
 __all__ = [
     "MLP",
@@ -54,3 +67,11 @@ __all__ = [
     "target_membership",
     "train_models",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'privmeter.training' has no attribute {name!r}")

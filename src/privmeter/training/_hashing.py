@@ -13,10 +13,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
+
+from privmeter._version import __version__
 
 __all__ = [
     "canonical_json",
+    "check_indices",
     "data_fingerprint",
     "derive_seeds",
     "indices_fingerprint",
@@ -33,10 +36,8 @@ def sha256_hex(data: bytes | str) -> str:
 
 
 def library_version() -> str:
-    """privmeter's version (looked up lazily to avoid an import cycle with the package)."""
-    import privmeter
-
-    return str(getattr(privmeter, "__version__", "unknown"))
+    """privmeter's version (from the leaf :mod:`privmeter._version`)."""
+    return __version__
 
 
 def callable_identity(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -189,3 +190,25 @@ def spawn_seeds(seed: int, n: int) -> list[int]:
     """Seeds for ``n`` parallel jobs: 63-bit states of ``SeedSequence(seed).spawn(n)``."""
     children = np.random.SeedSequence(check_seed(seed)).spawn(n)
     return [int(c.generate_state(1, dtype=np.uint64)[0]) & 0x7FFF_FFFF_FFFF_FFFF for c in children]
+
+
+def check_indices(indices: ArrayLike, n_points: int, *, name: str = "indices") -> NDArray[np.int64]:
+    """Validate a training index set: 1-D, integer, non-empty, within ``[0, n_points)``."""
+    idx = np.asarray(as_numpy(indices))
+    if idx.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {idx.shape}")
+    if idx.dtype == np.bool_:
+        raise ValueError(
+            f"{name} must be integer indices, got a boolean mask; use np.flatnonzero(mask)"
+        )
+    if idx.dtype.kind not in "iu":
+        raise ValueError(f"{name} must be integers, got dtype {idx.dtype}")
+    if idx.size == 0:
+        raise ValueError(f"{name} is empty: a model needs at least one training point")
+    bad = (idx < 0) | (idx >= n_points)
+    if bad.any():
+        raise ValueError(
+            f"{name} must lie in [0, {n_points - 1}] (the dataset has {n_points} rows); got "
+            f"{int(idx[bad][0])}"
+        )
+    return idx.astype(np.int64, copy=False)

@@ -21,11 +21,10 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from privmeter._progress import tick
-from privmeter.training._hashing import check_seed, derive_seeds
+from privmeter.training._hashing import check_indices, check_seed, derive_seeds
 from privmeter.training.torch_trainer import (
     StateDict,
     TorchTrainer,
-    check_indices,
     isolated_torch_rng,
     stacked_loss,
     torch_threads,

@@ -9,8 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike
 
-from privmeter.training._hashing import as_numpy, canonical_json, check_seed
-from privmeter.training.torch_trainer import check_indices
+from privmeter.training._hashing import as_numpy, canonical_json, check_indices, check_seed
 
 __all__ = ["SklearnTrainer", "sklearn_random_state"]
 

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 from torch import nn
 
 from privmeter._progress import tick
@@ -21,6 +21,7 @@ from privmeter.training._hashing import (
     as_numpy,
     callable_identity,
     canonical_json,
+    check_indices,
     check_seed,
     derive_seeds,
 )
@@ -35,28 +36,6 @@ StateDict = dict[str, torch.Tensor]
 _OPTIMIZERS = ("sgd", "adam", "adamw")
 _SCHEDULES = ("none", "cosine", "step")
 _LOSSES = ("cross_entropy", "mse")
-
-
-def check_indices(indices: ArrayLike, n_points: int, *, name: str = "indices") -> NDArray[np.int64]:
-    """Validate a training index set: 1-D, integer, non-empty, within ``[0, n_points)``."""
-    idx = np.asarray(as_numpy(indices))
-    if idx.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {idx.shape}")
-    if idx.dtype == np.bool_:
-        raise ValueError(
-            f"{name} must be integer indices, got a boolean mask; use np.flatnonzero(mask)"
-        )
-    if idx.dtype.kind not in "iu":
-        raise ValueError(f"{name} must be integers, got dtype {idx.dtype}")
-    if idx.size == 0:
-        raise ValueError(f"{name} is empty: a model needs at least one training point")
-    bad = (idx < 0) | (idx >= n_points)
-    if bad.any():
-        raise ValueError(
-            f"{name} must lie in [0, {n_points - 1}] (the dataset has {n_points} rows); got "
-            f"{int(idx[bad][0])}"
-        )
-    return idx.astype(np.int64, copy=False)
 
 
 @contextlib.contextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -19,10 +20,8 @@ from privmeter.training._hashing import (
     indices_fingerprint,
     spawn_seeds,
 )
-from privmeter.training.ensemble import EnsembleTrainer
 from privmeter.training.executors import Executor, InProcessExecutor
 from privmeter.training.store import Store, make_key
-from privmeter.training.torch_trainer import TorchTrainer
 
 __all__ = [
     "EnsembleJob",
@@ -95,6 +94,8 @@ def run_training_job(shared: tuple[Any, Any, Any], job: TrainingJob | EnsembleJo
     """Execute one job (the function the executors run; top level so it pickles)."""
     trainer, x, y = shared
     if isinstance(job, EnsembleJob):
+        from privmeter.training.ensemble import EnsembleTrainer  # imports torch
+
         return EnsembleTrainer(trainer).fit(x, y, list(job.indices), seeds=list(job.seeds))
     return trainer.fit(x, y, job.indices, seed=job.seed)
 
@@ -252,10 +253,17 @@ class Progress(ProgressBar):
         super().__init__(total, initial=initial, enabled=enabled, desc=desc, unit=unit)
 
 
+def is_torch_trainer(trainer: object) -> bool:
+    """Whether ``trainer`` is a :class:`TorchTrainer`, without importing torch: an instance can
+    only exist once its module has been imported."""
+    module = sys.modules.get("privmeter.training.torch_trainer")
+    return module is not None and isinstance(trainer, module.TorchTrainer)
+
+
 def _units(trainer: Trainer, n_points: int) -> int:
     """Progress units of training one model: optimizer steps for torch trainers, else 1."""
     steps = getattr(trainer, "steps", None)
-    if isinstance(trainer, TorchTrainer) and callable(steps):
+    if is_torch_trainer(trainer) and callable(steps):
         return max(1, int(steps(n_points)))
     return 1
 
@@ -355,7 +363,7 @@ def train_models(
     keep_arr = _check_keep(keep, n_rows)
     n_models = keep_arr.shape[0]
     seed_list = _resolve_seeds(seeds, n_models)
-    if vectorized and not isinstance(trainer, TorchTrainer):
+    if vectorized and not is_torch_trainer(trainer):
         raise ValueError(
             f"vectorized=True needs a TorchTrainer (ensemble training), got {type(trainer)!r}"
         )
@@ -419,7 +427,7 @@ def train_models(
     reported = [0] * len(jobs)
     finished = [False] * len(jobs)
     n_done = n_models - sum(len(g) for g in todo)
-    by_steps = isinstance(trainer, TorchTrainer)
+    by_steps = is_torch_trainer(trainer)
     bar = ProgressBar(
         sum(units), initial=sum(units) - sum(job_units), enabled=progress, desc="training",
         unit="step" if by_steps else "model",
