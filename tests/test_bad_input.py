@@ -441,21 +441,21 @@ for flag, value, match in [
     ("--max-epsilon", "-1", r"--max-epsilon must be a number >= 0, got '-1'"),
     ("--max-epsilon", "nan", r"--max-epsilon must be a number >= 0"),
     ("--max-epsilon", "inf", r"--max-epsilon must be a number >= 0"),
-    ("--max-tpr-at-fpr", "-1:0.5", r"--max-tpr-at-fpr: the FPR must be in \(0, 1\], got '-1'"),
-    ("--max-tpr-at-fpr", "0:0.5", r"the FPR must be in \(0, 1\], got '0'"),
+    ("--max-tpr-at-fpr", "-1:0.5", r"--max-tpr-at-fpr: the FPR must be in \[0, 1\], got '-1'"),
+    ("--max-tpr-at-fpr", "1.5:0.5", r"the FPR must be in \[0, 1\], got '1.5'"),
     ("--max-tpr-at-fpr", "0.1:2", r"the TPR must be in \[0, 1\], got '2'"),
     ("--max-tpr-at-fpr", "0.1", r"--max-tpr-at-fpr expects FPR:TPR"),
     ("--max-tpr-at-fpr", "a:b", r"--max-tpr-at-fpr expects FPR:TPR"),
     ("--max-tpr-at-fpr", "0.1:0.2:0.3", r"--max-tpr-at-fpr expects FPR:TPR"),
-    ("--max-tpr-at-fpr", "nan:0.1", r"the FPR must be in \(0, 1\], got 'nan'"),
+    ("--max-tpr-at-fpr", "nan:0.1", r"the FPR must be in \[0, 1\], got 'nan'"),
 ]:
     CASES.append(C(f"gate{flag}={value}", ["gate", "{d}/list.json", f"{flag}={value}"], match))
 
 # the value as its own argument: a leading '-' must reach the validator, not argparse's
 # "expected one argument"
 for flag, value, match in [
-    ("--max-tpr-at-fpr", "-1:0.5", r"--max-tpr-at-fpr: the FPR must be in \(0, 1\], got '-1'"),
-    ("--max-tpr-at-fpr", "-.5:0.5", r"the FPR must be in \(0, 1\], got '-.5'"),
+    ("--max-tpr-at-fpr", "-1:0.5", r"--max-tpr-at-fpr: the FPR must be in \[0, 1\], got '-1'"),
+    ("--max-tpr-at-fpr", "-.5:0.5", r"the FPR must be in \[0, 1\], got '-.5'"),
     ("--max-tpr-at-fpr", "0.1:-1", r"the TPR must be in \[0, 1\], got '-1'"),
     ("--max-auc", "-0.1", r"--max-auc must be a number between 0 and 1, got '-0.1'"),
     ("--max-epsilon", "-1", r"--max-epsilon must be a number >= 0, got '-1'"),

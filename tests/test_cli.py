@@ -364,8 +364,8 @@ def test_gate_columns_are_aligned(tmp_path: Path, capsys: pytest.CaptureFixture)
 
 
 @pytest.mark.parametrize("argv, match", [
-    (["--max-tpr-at-fpr", "-1:0.5"], r"the FPR must be in \(0, 1\], got '-1'"),
-    (["--max-tpr-at-fpr", "0:0.5"], r"the FPR must be in \(0, 1\], got '0'"),
+    (["--max-tpr-at-fpr", "-1:0.5"], r"the FPR must be in \[0, 1\], got '-1'"),
+    (["--max-tpr-at-fpr", "1.5:0.5"], r"the FPR must be in \[0, 1\], got '1.5'"),
     (["--max-tpr-at-fpr", "0.1:-2"], r"the TPR must be in \[0, 1\], got '-2'"),
     (["--max-auc", "-0.5"], r"--max-auc must be a number between 0 and 1, got '-0.5'"),
     (["--max-epsilon", "-inf"], r"--max-epsilon must be a number >= 0, got '-inf'"),
@@ -413,3 +413,12 @@ def test_did_you_mean_lists_equally_close_names() -> None:
     assert _closest_names("zzzz", pm.list_attacks()) is None
     with pytest.raises(ValueError, match=r"did you mean 'lira' or 'rmia'\?"):
         pm.attack_info("lria")
+
+
+def test_gate_checks_the_tpr_at_zero_fpr(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # FPR 0 is a level of its own (TPR at zero false positives): the third result separates
+    # members perfectly (TPR 1 at FPR 0), so a limit of 0.5 there fails, a limit of 1 passes
+    path = str(_three_loss_results(tmp_path))
+    assert main(["gate", path, "--max-tpr-at-fpr", "0:1"]) == 0
+    assert main(["gate", path, "--max-tpr-at-fpr", "0:0.5"]) == 1
+    assert "TPR" in capsys.readouterr().out

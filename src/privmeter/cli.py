@@ -51,9 +51,10 @@ def _limit(name: str, low: float, high: float) -> Any:
 
 
 def _tpr_limit(text: str) -> str:
-    """An argparse type for ``--max-tpr-at-fpr FPR:TPR`` (FPR in (0, 1], TPR in [0, 1])."""
+    """An argparse type for ``--max-tpr-at-fpr FPR:TPR`` (FPR and TPR in [0, 1]; FPR 0 is the
+    TPR at zero false positives)."""
     parts = text.split(":")
-    msg = ("--max-tpr-at-fpr expects FPR:TPR with FPR in (0, 1] and TPR in [0, 1], e.g. "
+    msg = ("--max-tpr-at-fpr expects FPR:TPR with FPR and TPR in [0, 1], e.g. "
            f"0.001:0.01; got {text!r}")
     if len(parts) != 2:
         raise argparse.ArgumentTypeError(msg)
@@ -61,9 +62,9 @@ def _tpr_limit(text: str) -> str:
         fpr, tpr = float(parts[0]), float(parts[1])
     except ValueError:
         raise argparse.ArgumentTypeError(msg) from None
-    if not (math.isfinite(fpr) and 0.0 < fpr <= 1.0):
+    if not (math.isfinite(fpr) and 0.0 <= fpr <= 1.0):
         raise argparse.ArgumentTypeError(
-            f"the FPR must be in (0, 1], got {parts[0]!r} in {text!r}"
+            f"the FPR must be in [0, 1], got {parts[0]!r} in {text!r}"
         )
     if not (math.isfinite(tpr) and 0.0 <= tpr <= 1.0):
         raise argparse.ArgumentTypeError(
