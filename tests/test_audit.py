@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer, load_digits
@@ -191,3 +194,118 @@ def test_offline_needs_enough_population(cancer: tuple) -> None:
     with pytest.raises(ValueError, match=r"offline reference models .* raise population_fraction"):
         Audit(cancer, tree_trainer(), online=False, population_fraction=0.3,
               progress=False).run()
+
+
+# ----------------------------------------------------- no hidden state (issue 10, point 6)
+def test_audit_keeps_the_users_arguments_as_given(cancer: tuple, tmp_path: Path) -> None:
+    seed = np.int64(2)
+    audit = Audit(cancer, tree_trainer(), seed=seed, store=tmp_path, attacks=["loss", "lira"],
+                  n_references=2, progress=False)
+    assert audit.seed is seed and audit.store == tmp_path  # not rewritten to int / Store
+    report = audit.run()
+    assert report.card["seed"] == 2 and type(report.card["seed"]) is int
+    assert any(p.is_file() for p in tmp_path.rglob("*"))  # the folder was used as the cache
+
+
+def test_attack_leaves_the_built_table_unchanged(
+    cancer: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import privmeter.pipeline.audit as audit_mod
+
+    real = audit_mod.run_attack
+
+    def no_lira(name: str, *args: object, **kwargs: object) -> object:
+        if name == "lira":
+            raise ValueError("lira is switched off")
+        return real(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(audit_mod, "run_attack", no_lira)
+    audit = Audit(cancer, tree_trainer(), attacks=["loss", "lira"], n_references=2,
+                  progress=False)
+    built = audit.build_table()
+    before = dict(built.card)
+    with pytest.warns(UserWarning, match="attack 'lira' could not run: lira is switched off"):
+        results = audit.attack(built)
+    assert [r.attack for r in results] == ["loss"]
+    assert dict(built.card) == before and "attacks not run" not in built.card
+    with pytest.warns(UserWarning, match="could not run"):
+        report = audit.run()
+    assert report.card["attacks not run"] == {"lira": "lira is switched off"}
+    assert list(report.card)[-3:] == ["utility", "attacks not run", "timings (s)"]
+
+
+def test_the_card_keeps_the_results_json_keys(cancer: tuple) -> None:
+    report = Audit(cancer, tree_trainer(), attacks=["loss"], n_references=2, seed=4,
+                   progress=False).run()
+    card = report.card
+    assert list(card) == [
+        "game", "access level", "signal", "attacker knowledge", "reference models per target",
+        "targets", "population size", "audited records", "members / non-members (first target)",
+        "dataset", "model", "seed", "versions", "utility", "timings (s)",
+    ]
+    assert card["access level"] == "probabilities" and card["signal"] == "logit_margin"
+    assert card["targets"] == 1 and card["reference models per target"] == 2
+    assert card["audited records"] == 569 - 171 and card["population size"] == 171
+    assert card["dataset"] == "user data (569 rows, classification, 2 classes)"
+    assert card["model"] == "DecisionTreeClassifier()" and card["seed"] == 4
+    assert set(card["versions"]) >= {"privmeter", "numpy", "python", "sklearn"}
+
+
+def test_threat_model_card_to_dict() -> None:
+    from privmeter.pipeline.card import ThreatModelCard
+
+    card = ThreatModelCard(
+        game="record", access_level="probabilities", signal="loss",
+        attacker_knowledge="knows everything", reference_models_per_target=5, targets=6,
+        population_size=30, audited_records=10, members=4, non_members=6,
+        dataset="d (40 rows, classification)", model="m", seed=3, versions={"numpy": "2"},
+    )
+    expected = {
+        "game": "record", "access level": "probabilities", "signal": "loss",
+        "attacker knowledge": "knows everything", "reference models per target": 5,
+        "targets": 6, "population size": 30, "audited records": 10,
+        "members / non-members (first target)": "4 / 6",
+        "dataset": "d (40 rows, classification)", "model": "m", "seed": 3,
+        "versions": {"numpy": "2"},
+    }
+    assert card.to_dict() == expected and list(card.to_dict()) == list(expected)
+    assert dict(card) == expected and card["targets"] == 6 and "utility" not in card
+    with_utility = dataclasses.replace(card, utility={"metric": "accuracy"})
+    assert list(with_utility)[-1] == "utility" and "utility" not in card
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        card.seed = 4  # type: ignore[misc]
+
+
+def test_models_are_built_and_queried_one_at_a_time(cancer: tuple) -> None:
+    from privmeter.models import SklearnModel
+    from privmeter.pipeline.build import query_models
+    from privmeter.pipeline.data import as_data
+    from privmeter.signals import get_signal
+
+    x, y = cancer
+    live: list[int] = [0]
+    most: list[int] = [0]
+
+    class Counted(SklearnModel):
+        def __init__(self, est: object) -> None:
+            super().__init__(est)  # type: ignore[arg-type]
+            live[0] += 1
+            most[0] = max(most[0], live[0])
+
+        def __del__(self) -> None:
+            live[0] -= 1
+
+    fits = [LogisticRegression(max_iter=300).fit(x[i::3], y[i::3]) for i in range(3)]
+    factories = [lambda est=est: Counted(est) for est in fits]
+    rows = np.arange(0, 569, 7)
+    member = np.zeros((3, rows.size), dtype=bool)
+    member[0, ::2] = True
+    values, utility, timings = query_models(
+        factories, [None] * 3, rows, as_data(cancer), get_signal("logit_margin"),
+        augmentations=None, store=None, progress=False, member=member,
+    )
+    assert most[0] == 1 and live[0] == 0  # never two models alive at once
+    assert values.shape == (3, rows.size, 1) and set(timings) == {"querying", "utility"}
+    assert isinstance(utility, list) and len(utility) == 3
+    expected = fits[0].score(x[rows[member[0]]], y[rows[member[0]]])
+    assert utility[0]["train"] == pytest.approx(expected)

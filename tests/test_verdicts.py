@@ -98,7 +98,7 @@ def _tiny_config(tmp_path: Path) -> Path:
 def test_cli_warns_once_and_gate_fails_on_a_skipped_attack(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import privmeter.audit as audit_mod
+    import privmeter.pipeline.audit as audit_mod
 
     real = audit_mod.run_attack
 
@@ -140,7 +140,7 @@ def test_an_audit_where_no_attack_ran_says_why(monkeypatch: pytest.MonkeyPatch) 
     from sklearn.datasets import load_breast_cancer
     from sklearn.linear_model import LogisticRegression
 
-    import privmeter.audit as audit_mod
+    import privmeter.pipeline.audit as audit_mod
     from privmeter.training import SklearnTrainer
 
     def broken(name: str, *args: object, **kwargs: object) -> AttackResult:

@@ -1,0 +1,588 @@
+"""The audit orchestrator: plan the game, build the signal table, attack, report.
+
+The three games of Ye et al. (2022), "Enhanced Membership Inference Attacks against Machine
+Learning Models", ACM CCS:
+
+- ``"model"``: privacy loss of one trained model (a fixed target and its training set);
+- ``"algorithm"``: average privacy loss of a training algorithm (models on random halves,
+  each the target in turn, results pooled);
+- ``"record"``: privacy loss of individual records (models trained with and without each
+  record; the rest of the training set random (uniform) or fixed (leave-one-out)).
+
+The flow: :mod:`privmeter.pipeline.games` plans who trains on what (pure index maths),
+:mod:`privmeter.pipeline.build` trains and queries the models (:meth:`Audit.build_table`),
+:mod:`privmeter.pipeline.card` describes the threat model; the attacks that follow are pure
+functions of the resulting :class:`~privmeter.SignalTable`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from privmeter.attacks import ScoredAttack, attack_info, run_attack, score_attack
+from privmeter.pipeline import build as _build
+from privmeter.pipeline import card as _card
+from privmeter.pipeline.build import as_model_access
+from privmeter.pipeline.data import as_data
+from privmeter.pipeline.games import GAMES, GamePlan, check_seed, plan_game, split_seeds
+from privmeter.result import AttackResult
+from privmeter.table import SignalTable
+
+__all__ = [
+    "DEFAULT_ATTACKS",
+    "GAMES",
+    "REGRESSION_DEFAULT_ATTACKS",
+    "Audit",
+    "BuiltTable",
+    "as_model_access",
+    "default_attacks",
+]
+
+DEFAULT_ATTACKS: tuple[str, ...] = ("loss", "population", "reference", "lira", "rmia")
+#: Defaults for regression: RMIA's Pr(x | theta) is the probability of the true class
+#: (Zarifzadeh et al. 2024), which a regressor does not give; ask for it by name to see why.
+REGRESSION_DEFAULT_ATTACKS: tuple[str, ...] = ("loss", "population", "reference", "lira")
+
+
+def default_attacks(task: str) -> tuple[str, ...]:
+    """The attacks an audit runs when none are named: every default attack that the task
+    supports (:data:`DEFAULT_ATTACKS`, or :data:`REGRESSION_DEFAULT_ATTACKS` for regression).
+
+    Examples
+    --------
+    >>> default_attacks("regression")
+    ('loss', 'population', 'reference', 'lira')
+    """
+    return DEFAULT_ATTACKS if task == "classification" else REGRESSION_DEFAULT_ATTACKS
+
+
+#: Attacks that need no reference model.
+_NO_REFERENCE = ("loss", "population")
+
+
+def _normalise_attacks(
+    attacks: Sequence[str | tuple[str, Mapping[str, Any]]] | Mapping[str, Mapping[str, Any]],
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """``(label, attack name, params)`` triples; labels are unique (``rmia``, ``rmia#2``...)."""
+    items: list[tuple[str, dict[str, Any]]] = []
+    if isinstance(attacks, Mapping):
+        items = [(str(k), dict(v or {})) for k, v in attacks.items()]
+    else:
+        for a in attacks:
+            if isinstance(a, str):
+                items.append((a, {}))
+            elif isinstance(a, tuple) and len(a) == 2:
+                items.append((str(a[0]), dict(a[1] or {})))
+            else:
+                raise ValueError(
+                    f"each attack must be a name or a (name, params) pair, got {a!r}"
+                )
+    out: list[tuple[str, str, dict[str, Any]]] = []
+    seen: dict[str, int] = {}
+    for name, params in items:
+        attack_info(name)  # unknown names fail here, listing the known ones
+        seen[name] = seen.get(name, 0) + 1
+        label = name if seen[name] == 1 else f"{name}#{seen[name]}"
+        out.append((label, name, params))
+    if not out:
+        raise ValueError("no attack to run: give at least one attack name")
+    return out
+
+
+@dataclass(frozen=True)
+class BuiltTable:
+    """The expensive half of an audit: the signal table and what produced it.
+
+    ``card`` is a :class:`~privmeter.pipeline.card.ThreatModelCard` (a read-only mapping)
+    when built by :meth:`Audit.build_table`; nothing changes it afterwards.
+    """
+
+    table: SignalTable
+    targets: tuple[int, ...]
+    card: Mapping[str, Any]
+    timings: Mapping[str, float]
+    audit_rows: NDArray[np.int64]
+
+
+@dataclass
+class Audit:
+    """One membership inference audit, end to end.
+
+    Parameters
+    ----------
+    dataset : Dataset or (x, y)
+        All the data the game may use (a :class:`privmeter.datasets.Dataset` or arrays).
+    trainer : TorchTrainer or SklearnTrainer, optional
+        How the target (when not given) and the reference models are trained: the attacker's
+        knowledge of the training algorithm. Without it only ``loss`` and ``population`` run.
+    game : {"model", "algorithm", "record"}
+        The inference game (Ye et al. 2022), see the module docstring.
+    attacks : sequence of names or (name, params), or mapping name -> params, or None
+        None (default): :func:`default_attacks` of the task, i.e. loss, population,
+        reference, lira, rmia for classification and the same without rmia for regression.
+    n_references : int
+        Reference models per target (``"model"`` game); in the other games
+        ``n_references + 1`` models are trained (rounded up to an even number) and each is the
+        target in turn with the others as references.
+    online : bool
+        ``"model"`` game: reference models train on random halves of the audit points (online,
+        the strongest attacker) or only on population data (offline).
+    signal : str or Signal or None
+        The membership signal; see :func:`privmeter.signals.list_signals`. None (default):
+        the logit margin for classification, the squared error for regression.
+    augmentations : Augmentation, optional
+        Several queries per point (e.g. ``FlipShift`` for images).
+    population_fraction : float or None
+        Share of the data kept as population points: never trained on by the target, used by
+        ``population`` and ``rmia`` (and by offline reference models). None (default): 0.3,
+        or 0.6 for the offline ``"model"`` game, whose reference models train on population
+        points only and need twice the target's training-set size of them, plus population
+        points that no reference trained on, on which RMIA's ``a`` is tuned.
+    target_model, target_indices :
+        ``"model"`` game with your own trained model: the model (torch module, fitted
+        scikit-learn estimator or adapter) and the row indices of its training set in
+        ``dataset``. Without them a target is trained on half of the audit points.
+    records : int or array of int
+        ``"record"`` game: how many records to audit (random) or their row indices.
+    leave_one_out : bool
+        ``"record"`` game: keep the rest of the training set fixed across models (LOO) instead
+        of drawing it at random for each model (uniform).
+    seed : int
+        Seeds every split, model and attack (children spawned with ``numpy.random.SeedSequence``).
+    vectorized : bool
+        Train PyTorch models with the vectorized ensemble trainer.
+    store : Store or path, optional
+        Content-addressed cache of trained models and signals (resumable runs).
+    executor : Executor, optional
+        Where training jobs run (in-process by default, local processes, or Ray).
+    progress : bool
+        Progress bars on training and querying.
+    confidence, delta :
+        Confidence level of every interval; delta of the epsilon lower bound.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from privmeter.training import SklearnTrainer
+    >>> x, y = load_breast_cancer(return_X_y=True)
+    >>> x = (x - x.mean(0)) / x.std(0)
+    >>> audit = Audit((x, y), SklearnTrainer(LogisticRegression(max_iter=500)),
+    ...               attacks=["loss", "lira"], n_references=4, progress=False)
+    >>> report = audit.run()
+    >>> [r.attack for r in report.results]
+    ['loss', 'lira']
+    """
+
+    dataset: Any
+    trainer: Any = None
+    game: str = "model"
+    attacks: Any = None
+    n_references: int = 8
+    online: bool = True
+    signal: Any = None
+    augmentations: Any = None
+    population_fraction: float | None = None
+    target_model: Any = None
+    target_indices: ArrayLike | None = None
+    records: int | ArrayLike = 20
+    leave_one_out: bool = False
+    seed: int = 0
+    vectorized: bool = True
+    store: Any = None
+    executor: Any = None
+    progress: bool = True
+    confidence: float = 0.95
+    delta: float = 0.0
+    title: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.game not in GAMES:
+            close = difflib.get_close_matches(str(self.game), GAMES, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"unknown game {self.game!r}{hint}; expected one of {GAMES}")
+        # validated values live in private fields; the user's arguments stay as given
+        self._seed = check_seed(self.seed)
+        if (
+            isinstance(self.n_references, bool)
+            or not isinstance(self.n_references, (int, np.integer))
+            or self.n_references < (0 if self.game == "model" else 1)
+        ):
+            raise ValueError(
+                f"n_references must be a non-negative integer, got {self.n_references!r}"
+            )
+        frac = self.population_fraction
+        if frac is None:
+            frac = 0.6 if self.game == "model" and not self.online else 0.3
+        if (
+            isinstance(frac, bool)
+            or not isinstance(frac, (int, float, np.integer, np.floating))
+            or not 0.0 < float(frac) < 1.0
+        ):
+            raise ValueError(f"population_fraction must be in (0, 1), got {frac!r}")
+        self._population_fraction = float(frac)
+        for name, value, hi in (("confidence", self.confidence, 1.0), ("delta", self.delta, 1.0)):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not (
+                (0.0 < float(value) < hi) if name == "confidence" else (0.0 <= float(value) < hi)
+            ):
+                interval = "(0, 1)" if name == "confidence" else "[0, 1)"
+                raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
+        self._data = as_data(self.dataset)
+        self._attacks = _normalise_attacks(
+            default_attacks(self._data.task) if self.attacks is None else self.attacks
+        )
+        self._check_attack_inputs()
+        if self.trainer is None:
+            needs = [label for label, name, _ in self._attacks if name not in _NO_REFERENCE]
+            if self.game != "model" or self.target_model is None:
+                raise ValueError(
+                    f"game {self.game!r} needs a trainer (to train the "
+                    f"{'target and ' if self.game == 'model' else ''}reference models)"
+                )
+            if needs:
+                raise ValueError(
+                    f"attacks {needs} need reference models, so a trainer; pass trainer=... or "
+                    "use only 'loss' and 'population'"
+                )
+        if self.target_model is not None and self.game != "model":
+            raise ValueError("target_model is only used by the 'model' game")
+        if (self.target_model is None) != (self.target_indices is None):
+            raise ValueError(
+                "target_model and target_indices go together: give the trained model and the "
+                "row indices of its training set"
+            )
+        from privmeter.signals import Signal, get_signal
+
+        signal = self.signal
+        if signal is None:
+            signal = "logit_margin" if self._data.task == "classification" else "squared_error"
+        self._signal = get_signal(signal) if isinstance(signal, str) else signal
+        if not isinstance(self._signal, Signal):
+            raise TypeError(f"signal must be a name or a Signal, got {self.signal!r}")
+        self._check_models()
+        store = self.store
+        if isinstance(store, (str, bytes)) or hasattr(store, "__fspath__"):
+            from privmeter.training import Store
+
+            # a cache folder is data: nothing in it may run code (pickles need an explicit
+            # store=Store(path, trust_pickle=True))
+            store = Store(store)  # type: ignore[arg-type]
+        self._store: Any = store
+
+    def _check_attack_inputs(self) -> None:
+        """Every attack's parameters, and the reference models it needs, before training."""
+        from privmeter.attacks._registry import make_params
+
+        for label, name, params in self._attacks:
+            try:
+                make_params(attack_info(name), dict(params))
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"attack {label!r}: {exc}") from None
+        if self.game == "model" and self.n_references == 0:
+            needs = [label for label, name, _ in self._attacks if name not in _NO_REFERENCE]
+            if needs:
+                raise ValueError(
+                    f"attacks {needs} compare the target with reference models, but "
+                    "n_references=0: use n_references >= 1 (e.g. 4), or only 'loss' and "
+                    "'population'"
+                )
+
+    def _check_models(self) -> None:
+        """Before any training: the features fit the model's float type, and the target (or a
+        freshly built model) takes this input width and has an output per class."""
+        from privmeter.training import TorchTrainer
+
+        d = self._data
+        if self.target_model is not None:
+            access = as_model_access(self.target_model, n_classes=None, task=d.task)
+            _build.check_feature_range(d, _build.model_dtype(getattr(access, "module", None)),
+                                       "the target model")
+            if hasattr(access, "module"):
+                _build.check_outputs(access, d, "the target model")
+        if isinstance(self.trainer, TorchTrainer):
+            try:
+                probe = self.trainer.init_model(0)
+            except (RuntimeError, ValueError, TypeError) as exc:
+                raise ValueError(
+                    f"the model factory cannot build a model: {' '.join(str(exc).split())}"
+                ) from None
+            _build.check_feature_range(d, _build.model_dtype(probe), "the trained models")
+            _build.check_outputs(as_model_access(probe, n_classes=None, task=d.task), d,
+                                 "the model factory's model")
+        elif self.trainer is not None:
+            _build.check_feature_range(d, np.float64, "the trained models")
+
+    # ---------------------------------------------------------------- splits
+    def _seeds(self) -> tuple[np.random.Generator, int, int]:
+        return split_seeds(self._seed)
+
+    def _game_plan(self) -> GamePlan:
+        return plan_game(
+            self._data.n, game=self.game,
+            n_references=self.n_references if self.trainer is not None else 0,
+            population_fraction=self._population_fraction, seed=self._seed, online=self.online,
+            target_indices=self.target_indices if self.target_model is not None else None,
+            records=self.records, leave_one_out=self.leave_one_out,
+        )
+
+    def _plan(self) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_], list[int]]:
+        """Points of the table (data rows), the keep matrix over them, and the targets.
+
+        Returns ``(audit_rows, population_rows, keep, targets)`` where ``keep`` has one row per
+        trained model and one column per data row (not per table point); see
+        :func:`privmeter.pipeline.games.plan_game`.
+        """
+        return self._game_plan().as_tuple()
+    # ------------------------------------------------------------- expensive
+    def build_table(self) -> BuiltTable:
+        """Train every model and query it: the signal table of this audit.
+
+        Models are queried one at a time (:func:`privmeter.pipeline.build.query_models`), so
+        at most one trained model is on the device at once.
+        """
+        d = self._data
+        audit_rows, pop_rows, keep, targets = self._plan()
+        _, train_seed, _ = self._seeds()
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        models: list[_build.ModelFactory] = []
+        keys: list[str | None] = []
+        train_keep = keep
+        if self.target_model is not None:
+            target = as_model_access(self.target_model, n_classes=d.n_classes, task=d.task)
+            models.append(lambda: target)
+            keys.append(None)
+            train_keep = keep[1:]
+        if train_keep.shape[0] > 0:
+            trained, model_keys = _build.train_models_lazily(
+                self.trainer, d, train_keep, train_seed, store=self._store,
+                executor=self.executor, progress=self.progress, vectorized=self.vectorized,
+            )
+            models.extend(trained)
+            keys.extend(model_keys)
+        timings["training"] = time.perf_counter() - t0
+
+        rows = np.r_[audit_rows, pop_rows]
+        values, per_model, query_timings = _build.query_models(
+            models, keys, rows, d, self._signal, augmentations=self.augmentations,
+            store=self._store, progress=self.progress, member=keep[:, rows],
+        )
+        timings["querying"] = query_timings["querying"]
+
+        role = np.array(["audit"] * audit_rows.size + ["population"] * pop_rows.size)
+        labels = d.y[rows] if d.task == "classification" else None
+        sig = self._signal
+        table = SignalTable(
+            values, keep[:, rows], role=role, labels=labels, kind=sig.kind,
+            higher_is_member=sig.higher_is_member, point_ids=rows,
+            metadata={"signal": sig.name, "dataset": d.name},
+        )
+        card = self._card(table, audit_rows, pop_rows, keep, targets)
+        t0 = time.perf_counter()
+        card = dataclasses.replace(card, utility=_build.summarise_utility(
+            per_model, game=self.game, targets=targets,
+            regression=d.task != "classification",
+        ))
+        timings["utility"] = query_timings["utility"] + time.perf_counter() - t0
+        return BuiltTable(table=table, targets=tuple(targets), card=card, timings=timings,
+                          audit_rows=audit_rows)
+
+    def _card(
+        self, table: SignalTable, audit_rows: NDArray[np.int64], pop_rows: NDArray[np.int64],
+        keep: NDArray[np.bool_], targets: list[int],
+    ) -> _card.ThreatModelCard:
+        d = self._data
+        sig = self._signal
+        mem0 = keep[targets[0], audit_rows]
+        user_target = self.target_model is not None
+        return _card.ThreatModelCard(
+            game=self.game,
+            access_level=_card.access_level(sig.requires),
+            signal=sig.name + (f" ({self.augmentations!r})" if self.augmentations else ""),
+            attacker_knowledge=_card.attacker_knowledge(
+                self.game, online=self.online, leave_one_out=self.leave_one_out,
+                user_target=user_target,
+            ),
+            reference_models_per_target=table.n_models - 1,
+            targets=len(targets),
+            population_size=int(pop_rows.size),
+            audited_records=int(audit_rows.size),
+            members=int(mem0.sum()),
+            non_members=int((~mem0).sum()),
+            dataset=f"{d.name} ({d.n} rows, {d.task}"
+                    + (f", {d.n_classes} classes)" if d.n_classes else ")"),
+            model=_card.model_description(self.trainer, user_target=user_target),
+            seed=self._seed,
+            versions=_card.versions(),
+        )
+
+    # ----------------------------------------------------------------- cheap
+    def attack(self, built: BuiltTable) -> list[AttackResult]:
+        """Run every attack on a built table (pooled over targets in the multi-target games).
+
+        An attack that cannot run on this table is skipped with a warning (:meth:`run` lists
+        it in the card under ``"attacks not run"``); ``built`` is left unchanged.
+        """
+        return self._attack(built)[0]
+
+    def _attack(self, built: BuiltTable) -> tuple[list[AttackResult], dict[str, str]]:
+        """The results, and the reason each skipped attack (by label) could not run."""
+        results: list[AttackResult] = []
+        skipped: dict[str, str] = {}
+        for label, name, user_params in self._attacks:
+            params = dict(user_params)
+            fields = [p["name"] for p in attack_info(name).parameters()]
+            if "online" in fields and "online" not in params:
+                # the attack uses the reference models the way they were trained
+                params["online"] = self.online if self.game == "model" else True
+            targets = self._valid_targets(built)
+            try:
+                if len(targets) == 1:
+                    one = run_attack(name, built.table, target=targets[0],
+                                     confidence=self.confidence, delta=self.delta, **params)
+                else:
+                    # metrics once, on the pooled scores (not once per target as well)
+                    scored = [score_attack(name, built.table, target=t, **params)
+                              for t in targets]
+            except ValueError as exc:
+                skipped[label] = str(exc)
+                warnings.warn(f"attack {label!r} could not run: {exc}", stacklevel=2)
+                continue
+            if len(targets) == 1:
+                results.append(self._pool(label, [one], built))
+            else:
+                results.append(self._pool_scored(label, scored))
+        return results, skipped
+
+    def _valid_targets(self, built: BuiltTable) -> list[int]:
+        if len(built.targets) == 1:
+            return list(built.targets)
+        ok = []
+        for t in built.targets:
+            mem = built.table.membership[t, built.table.audit_mask]
+            if mem.any() and not mem.all():
+                ok.append(t)
+        return ok
+
+    def _pool(self, label: str, per_target: list[AttackResult], built: BuiltTable) -> AttackResult:
+        if len(per_target) == 1:
+            r = per_target[0]
+            if label == r.attack:
+                return r
+            return AttackResult.from_scores(
+                label, r.scores, r.membership, params=r.params, target=r.target,
+                point_ids=r.point_ids, labels=r.labels, seed=r.seed, confidence=r.confidence,
+                delta=r.delta, extras=r.extras,
+            )
+        scored = [
+            ScoredAttack(attack=r.attack, target=r.target, scores=r.scores,
+                         membership=r.membership, point_ids=r.point_ids, labels=r.labels,
+                         params=r.params, seed=r.seed, extras=r.extras)
+            for r in per_target
+        ]
+        return self._pool_scored(label, scored)
+
+    def _pool_scored(self, label: str, per_target: Sequence[ScoredAttack]) -> AttackResult:
+        """One result from the scores of several targets (the multi-target games)."""
+        from privmeter import metrics
+
+        scores = np.concatenate([r.scores for r in per_target])
+        membership = np.concatenate([r.membership for r in per_target])
+        ids = np.concatenate([r.point_ids for r in per_target])
+        labels = None if per_target[0].labels is None else np.concatenate(
+            [r.labels for r in per_target if r.labels is not None]
+        )
+        extras: dict[str, Any] = {
+            "pooled_over_targets": [r.target for r in per_target],
+            "per_target_auc": [metrics.auc(r.scores, r.membership) for r in per_target],
+        }
+        if self.game == "record":
+            extras["per_record"] = _per_record(per_target, self.confidence)
+        return AttackResult.from_scores(
+            label, scores, membership, params=per_target[0].params, target=-1, point_ids=ids,
+            labels=labels, confidence=self.confidence, delta=self.delta, extras=extras,
+        )
+
+    def run(self) -> Any:
+        """Build the table, run the attacks and return an :class:`~privmeter.report.AuditReport`."""
+        from privmeter.report import AuditReport, RecordData
+
+        t_all = time.perf_counter()
+        built = self.build_table()
+        t0 = time.perf_counter()
+        results, skipped = self._attack(built)
+        timings = dict(built.timings)
+        timings["attacks"] = time.perf_counter() - t0
+        d = self._data
+        rows = built.audit_rows
+        records = None
+        if d.image_shape is not None:
+            imgs = np.asarray(d.x[rows], dtype=np.float32).reshape(rows.size, *d.image_shape)
+            if imgs.ndim == 4 and imgs.shape[1] in (1, 3):
+                imgs = imgs.transpose(0, 2, 3, 1)
+                if imgs.shape[-1] == 1:
+                    imgs = imgs[..., 0]
+            records = RecordData(point_ids=rows, images=imgs, class_names=d.class_names)
+        elif np.ndim(d.x) == 2:
+            records = RecordData(
+                point_ids=rows, features=np.asarray(d.x[rows]), feature_names=d.feature_names,
+                class_names=d.class_names,
+            )
+        timings["total"] = time.perf_counter() - t_all
+        card = dict(built.card)
+        if skipped:
+            card["attacks not run"] = skipped
+        card["timings (s)"] = {k: round(v, 2) for k, v in timings.items()}
+        title = self.title or f"Membership inference audit: {d.name}, {self.game} game"
+        not_run = tuple(dict(card.get("attacks not run") or {}).items())
+        if not results:
+            raise ValueError(
+                "no attack could run: " + "; ".join(f"{a}: {why}" for a, why in not_run)
+            )
+        return AuditReport(results=tuple(results), card=card, records=records, title=title,
+                           not_run=not_run)
+
+
+def _per_record(per_target: Sequence[ScoredAttack], confidence: float) -> list[dict[str, Any]]:
+    """For each audited record: the AUC of telling models with it from models without it.
+
+    The interval is Hoeffding's distribution-free bound for the two-sample U-statistic
+    (:func:`privmeter.metrics.auc_hoeffding_ci`): with a handful of models per record an
+    asymptotic (DeLong) interval can have width zero, e.g. ``1.000 [1.000, 1.000]`` from
+    5 vs 5 models. Records with fewer than 2 models on either side get no interval
+    (``"too few models"``).
+    """
+    from privmeter import metrics
+
+    ids = per_target[0].point_ids
+    s = np.stack([r.scores for r in per_target])  # (targets, records)
+    m = np.stack([r.membership for r in per_target])
+    out = []
+    for j, pid in enumerate(ids):
+        lab = m[:, j]
+        if lab.all() or not lab.any():
+            out.append({"point_id": int(pid), "auc": None, "auc_ci": None,
+                        "note": "no model trained with it" if not lab.any()
+                        else "every model trained with it"})
+            continue
+        n_in, n_out = int(lab.sum()), int((~lab).sum())
+        auc = metrics.auc(s[:, j], lab)
+        entry: dict[str, Any] = {"point_id": int(pid), "auc": auc, "n_in": n_in, "n_out": n_out}
+        if min(n_in, n_out) < 2:
+            entry["auc_ci"] = None
+            entry["note"] = "too few models for an interval"
+        else:
+            entry["auc_ci"] = list(metrics.auc_hoeffding_ci(auc, n_in, n_out,
+                                                            confidence=confidence))
+            entry["ci_method"] = "hoeffding"
+        out.append(entry)
+    return out
