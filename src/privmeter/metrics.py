@@ -364,8 +364,7 @@ def _float_to_json(x: float) -> float | str:
 
 
 def _float_from_json(x: object) -> float:
-    if isinstance(x, str):
-        return float(x)
+    """A float from a JSON value: a number, or a string such as ``"NaN"`` or ``"Infinity"``."""
     return float(x)  # type: ignore[arg-type]
 
 

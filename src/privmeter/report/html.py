@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from privmeter._io import atomic_write
 from privmeter._version import __version__
 from privmeter.report import plots, tables
 from privmeter.report.verdict import RULE_LINES, Verdict, assess_attack, epsilon_note
@@ -506,5 +507,5 @@ def write_html(
 ) -> Path:
     """Write :func:`render_html` to ``path`` (UTF-8) and return the path."""
     p = Path(path)
-    tables._atomic_write(p, render_html(report, figures=figures).encode("utf-8"))
+    atomic_write(p, render_html(report, figures=figures).encode("utf-8"))
     return p

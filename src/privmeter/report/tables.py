@@ -11,7 +11,6 @@ import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from privmeter import metrics
+from privmeter._io import atomic_write
 from privmeter.metrics import TprAtFpr
 from privmeter.result import jsonable
 
@@ -474,29 +474,8 @@ def records_table(results: Sequence[AttackResult]) -> RecordsTable:
     )
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename.
-
-    The file gets the mode a plain ``open`` would give (0666 less the umask), not
-    ``mkstemp``'s private 0600: a report is meant to be shared.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+# one atomic write for the cache and the reports (report/__init__.py and pdf.py call it here)
+_atomic_write = atomic_write
 
 
 def records_csv(results: Sequence[AttackResult]) -> str:

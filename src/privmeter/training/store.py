@@ -28,7 +28,6 @@ import logging
 import os
 import pickle
 import re
-import secrets
 import tempfile
 import time
 import warnings
@@ -39,6 +38,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from privmeter._io import atomic_write
 from privmeter.training._hashing import canonical_json, library_version, sha256_hex
 
 __all__ = [
@@ -221,8 +221,8 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Payload first, checksum second: an entry is complete once its checksum exists, so a
         # write interrupted at any point leaves either nothing or an incomplete entry.
-        _atomic_write(path, payload)
-        _atomic_write(_sidecar(path), f"{sha256_hex(payload)}  {path.name}\n".encode())
+        atomic_write(path, payload)
+        atomic_write(_sidecar(path), f"{sha256_hex(payload)}  {path.name}\n".encode())
         return path
 
     def _read(self, kind: EntryKind, key: str) -> tuple[Path, bytes] | None:
@@ -479,8 +479,8 @@ _ABANDONED_TMP_S = 86400.0
 def _remove_stale_temp_files(root: Path, *, now: float | None = None) -> list[Path]:
     """Delete temporary files that interrupted writes (e.g. ``kill -9``) left in the cache.
 
-    A ``.<name>.<pid>.<token>.tmp`` file (written by :func:`_atomic_write`) is removed when
-    process ``pid`` no longer runs on this machine and the file is older than
+    A ``.<name>.<pid>.<token>.tmp`` file (written by :func:`privmeter._io.atomic_write`) is
+    removed when process ``pid`` no longer runs on this machine and the file is older than
     ``_STALE_TMP_S``; a live writer's file (ours, or a concurrent run's) is left alone. Any
     temporary file or ``.privmeter-probe-*`` older than ``_ABANDONED_TMP_S`` is removed too.
     Errors (a file removed meanwhile, permissions) are ignored: this is housekeeping.
@@ -507,19 +507,6 @@ def _remove_stale_temp_files(root: Path, *, now: float | None = None) -> list[Pa
     if removed:
         _LOG.info("removed %d stale temporary file(s) from %s", len(removed), root)
     return removed
-
-
-def _atomic_write(path: Path, payload: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink(tmp)
-        raise
 
 
 def _safetensors_metadata(payload: bytes) -> dict[str, str]:
