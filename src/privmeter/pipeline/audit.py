@@ -30,7 +30,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from privmeter.attacks import ScoredAttack, attack_info, run_attack, score_attack
 from privmeter.pipeline import build as _build
-from privmeter.pipeline import card as _card
+from privmeter.pipeline import card as _cards
 from privmeter.pipeline.build import as_model_access
 from privmeter.pipeline.data import as_data
 from privmeter.pipeline.games import GAMES, GamePlan, check_seed, plan_game, split_seeds
@@ -399,16 +399,16 @@ class Audit:
     def _card(
         self, table: SignalTable, audit_rows: NDArray[np.int64], pop_rows: NDArray[np.int64],
         keep: NDArray[np.bool_], targets: list[int],
-    ) -> _card.ThreatModelCard:
+    ) -> _cards.ThreatModelCard:
         d = self._data
         sig = self._signal
         mem0 = keep[targets[0], audit_rows]
         user_target = self.target_model is not None
-        return _card.ThreatModelCard(
+        return _cards.ThreatModelCard(
             game=self.game,
-            access_level=_card.access_level(sig.requires),
+            access_level=_cards.access_level(sig.requires),
             signal=sig.name + (f" ({self.augmentations!r})" if self.augmentations else ""),
-            attacker_knowledge=_card.attacker_knowledge(
+            attacker_knowledge=_cards.attacker_knowledge(
                 self.game, online=self.online, leave_one_out=self.leave_one_out,
                 user_target=user_target,
             ),
@@ -420,9 +420,9 @@ class Audit:
             non_members=int((~mem0).sum()),
             dataset=f"{d.name} ({d.n} rows, {d.task}"
                     + (f", {d.n_classes} classes)" if d.n_classes else ")"),
-            model=_card.model_description(self.trainer, user_target=user_target),
+            model=_cards.model_description(self.trainer, user_target=user_target),
             seed=self._seed,
-            versions=_card.versions(),
+            versions=_cards.versions(),
         )
 
     # ----------------------------------------------------------------- cheap

@@ -18,7 +18,14 @@ import numpy as np
 
 from privmeter import __version__
 
-__all__ = ["ThreatModelCard", "access_level", "attacker_knowledge", "describe", "versions"]
+__all__ = [
+    "ThreatModelCard",
+    "access_level",
+    "attacker_knowledge",
+    "describe",
+    "model_description",
+    "versions",
+]
 
 _ACCESS = {"label": "labels only", "proba": "probabilities", "logits": "logits",
            "grad": "white-box (gradients)"}
