@@ -137,7 +137,7 @@ def test_unknown_option_lists_accepted_ones() -> None:
 
 
 def test_register_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(datasets, "_REGISTRY", dict(datasets._REGISTRY))
+    monkeypatch.setattr(datasets.builtin, "_REGISTRY", dict(datasets.builtin._REGISTRY))
 
     def tiny(*, n: int = 3) -> Dataset:
         return Dataset(np.zeros((n, 2)), np.arange(n) % 2, name="tiny")

@@ -363,7 +363,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 def _check_required_names(report: Any, names: Sequence[str]) -> None:
     """Refuse a ``--require-attack`` name that is no attack (a typo would only ever fail)."""
     import privmeter as pm
-    from privmeter.datasets import _closest_names
+    from privmeter._names import _closest_names
 
     known = [*pm.list_attacks(), *report.labels, *(r.attack for r in report.results),
              *(a for a, _ in report.not_run)]

@@ -53,7 +53,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from privmeter.datasets import _closest_names
+from privmeter._names import _closest_names
 
 __all__ = ["AuditConfig", "ConfigError", "apply_overrides", "build_audit", "load_config"]
 

@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from privmeter.datasets import _closest_names
+from privmeter._names import _closest_names
 from privmeter.metrics import DEFAULT_FPR_LEVELS
 from privmeter.result import AttackResult
 from privmeter.table import SignalTable
