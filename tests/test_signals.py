@@ -238,6 +238,48 @@ def test_margin_from_probabilities_avoids_one_minus_p() -> None:
     np.testing.assert_allclose(got[:2], logit_margin_from_logits(z, [0, 2]), rtol=1e-12)
 
 
+LABEL_TAKERS = [
+    ("logit_margin_from_logits", lambda z, y: logit_margin_from_logits(z, y)),
+    ("probability_from_logits", lambda z, y: probability_from_logits(z, y)),
+    ("cross_entropy_from_logits", lambda z, y: cross_entropy_from_logits(z, y)),
+    ("modified_entropy_from_logits", lambda z, y: modified_entropy_from_logits(z, y)),
+    ("taylor_softmax_from_logits", lambda z, y: taylor_softmax_from_logits(z, y)),
+]
+
+
+@pytest.mark.parametrize(("name", "fn"), LABEL_TAKERS, ids=[n for n, _ in LABEL_TAKERS])
+def test_every_label_taking_function_refuses_fractional_labels_alike(name: str, fn: Any) -> None:
+    # issue 10: logit_margin_from_logits used to truncate [0.7, 1.9] to [0, 1] silently
+    z = [[1.0, 0.0], [0.0, 1.0]]
+    msg = r"labels must be integer class indices, got 0\.7 at index 0 \(dtype float64\)"
+    with pytest.raises(ValueError, match=msg):
+        fn(z, [0.7, 1.9])
+    with pytest.raises(ValueError, match=r"got 1\.5 at index 1 \(dtype float64\)"):
+        fn(z, [1.0, 1.5])
+    with pytest.raises(ValueError, match=r"got nan at index 0"):
+        fn(z, [np.nan, 1.0])
+    with pytest.raises(ValueError, match=r"labels must be integer class indices, got dtype <U1"):
+        fn(z, ["a", "b"])
+    with pytest.raises(ValueError, match=r"label 2 is outside the 2 classes"):
+        fn(z, [0, 2])
+    # whole-number floats are class indices: the same values as the integer labels
+    np.testing.assert_array_equal(fn(z, [1.0, 0.0]), fn(z, [1, 0]))
+
+
+def test_signal_table_labels_use_the_same_check() -> None:
+    import privmeter as pm
+
+    with pytest.raises(ValueError, match=r"labels must be integer class indices, got 0\.5"):
+        SignalTable(np.zeros((2, 2)), np.array([[True, False], [False, True]]),
+                    labels=[0.5, 1.0])
+    table = SignalTable(np.zeros((2, 2)), np.array([[True, False], [False, True]]),
+                        labels=[1.0, 0.0])
+    assert table.labels is not None and table.labels.dtype == np.int64
+    np.testing.assert_array_equal(table.labels, [1, 0])
+    with pytest.raises(ValueError, match=r"got 0\.7 at index 0"):
+        pm.logit_margin_from_logits([[1, 0], [0, 1]], [0.7, 1.9])
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     z=hnp.arrays(np.float64, st.tuples(st.integers(1, 6), st.integers(2, 5)),

@@ -8,10 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
+
+from privmeter.signals.numerics import (
+    SIGNAL_KINDS,
+    SignalKind,
+    _logit_margin_from_loss,
+    _softplus,
+    check_class_labels,
+    logit_margin_from_logits,
+    logit_margin_from_proba,
+)
 
 __all__ = [
     "ROLES",
@@ -21,16 +31,6 @@ __all__ = [
     "logit_margin_from_proba",
 ]
 
-#: Signal kinds the attacks know how to convert between.
-#:
-#: - ``"logit_margin"``: ``phi = z_y - logsumexp_{j != y} z_j`` = ``log p_y - log(1 - p_y)``
-#:   (higher = more member-like). Carries the true-class probability ``sigmoid(phi)`` and the
-#:   cross-entropy loss ``softplus(-phi)`` without float underflow.
-#: - ``"probability"``: true-class probability in ``[0, 1]`` (higher = more member-like).
-#: - ``"loss"``: a non-negative loss, e.g. cross-entropy (lower = more member-like).
-#: - ``"custom"``: any real-valued signal; its orientation is given by ``higher_is_member``.
-SIGNAL_KINDS = ("logit_margin", "probability", "loss", "custom")
-SignalKind = Literal["logit_margin", "probability", "loss", "custom"]
 _T = TypeVar("_T")
 
 _ROLE_AUDIT = "audit"
@@ -208,14 +208,7 @@ class SignalTable:
             labels_arr = np.asarray(self.labels)
             if labels_arr.shape != (n_points,):
                 raise ValueError(f"labels has shape {labels_arr.shape}, expected ({n_points},)")
-            if labels_arr.dtype.kind not in "iub":
-                if labels_arr.dtype.kind == "f" and np.all(labels_arr == np.round(labels_arr)):
-                    labels_arr = labels_arr.astype(np.int64)
-                else:
-                    raise ValueError(
-                        f"labels must be integers, got dtype {labels_arr.dtype}"
-                    )
-            labels = np.array(labels_arr, dtype=np.int64, copy=True)
+            labels = np.array(check_class_labels(labels_arr), dtype=np.int64, copy=True)
 
         groups = None
         if self.groups is not None:
@@ -331,15 +324,7 @@ class SignalTable:
         if self.kind == "probability":
             return logit_margin_from_proba(self.values)
         if self.kind == "loss":
-            # loss = softplus(-phi) = log1p(exp(-phi))  =>  phi = -log(expm1(loss))
-            loss = np.maximum(self.values, 1e-300)
-            with np.errstate(over="ignore"):
-                big = loss > 30.0
-                phi = np.empty_like(loss)
-                phi[~big] = -np.log(np.expm1(loss[~big]))
-                # expm1(l) ~ exp(l) for large l, and -log(exp(l) - 1) ~ -l - exp(-l)
-                phi[big] = -loss[big]
-            return np.clip(phi, -745.0, 745.0)
+            return _logit_margin_from_loss(self.values)
         return self.oriented()
 
     def log_proba(self, temperature: float = 1.0) -> NDArray[np.float64]:
@@ -361,7 +346,7 @@ class SignalTable:
             if self.kind == "probability" and t == 1.0:
                 with np.errstate(divide="ignore"):
                     return np.asarray(np.log(self.values))
-            return np.asarray(-np.logaddexp(0.0, -self.logit_margin() / t))
+            return -_softplus(-self.logit_margin() / t)
 
         return self.cached(f"log_proba:{t!r}", compute)
 
@@ -410,54 +395,3 @@ class SignalTable:
                 "the target's training set"
             )
         return t
-
-
-def logit_margin_from_logits(logits: ArrayLike, labels: ArrayLike) -> NDArray[np.float64]:
-    """Stable logit margin ``phi = z_y - logsumexp_{j != y} z_j`` from raw logits.
-
-    Computed in float64 from the logits, never from a rounded probability, so confident
-    predictions keep distinct values (a float32 ``p_y`` rounds to 1.0 beyond ``phi ~ 17``).
-
-    Parameters
-    ----------
-    logits : array_like of shape (..., n_classes)
-    labels : array_like of int, shape (...)
-
-    Examples
-    --------
-    >>> logit_margin_from_logits([[2.0, 0.0, 0.0]], [0]).round(4)
-    array([1.3069])
-    >>> logit_margin_from_logits([[1e4, 0.0]], [0])
-    array([10000.])
-    """
-    z = np.asarray(logits, dtype=np.float64)
-    y = np.asarray(labels)
-    if z.ndim < 1 or z.shape[-1] < 2:
-        raise ValueError(f"logits must have at least 2 classes in the last axis, got {z.shape}")
-    if y.shape != z.shape[:-1]:
-        raise ValueError(f"labels have shape {y.shape}, expected {z.shape[:-1]}")
-    n_classes = z.shape[-1]
-    if y.size and (y.min() < 0 or y.max() >= n_classes):
-        bad = y[(y < 0) | (y >= n_classes)].ravel()[0]
-        raise ValueError(f"label {int(bad)} is outside the {n_classes} classes")
-    y = y.astype(np.int64)
-    z_y = np.take_along_axis(z, y[..., None], axis=-1)[..., 0]
-    others = z.copy()
-    np.put_along_axis(others, y[..., None], -np.inf, axis=-1)
-    m = others.max(axis=-1, keepdims=True)
-    lse = m[..., 0] + np.log(np.exp(others - m).sum(axis=-1))
-    return np.asarray(z_y - lse, dtype=np.float64)
-
-
-def logit_margin_from_proba(p: ArrayLike) -> NDArray[np.float64]:
-    """``log p - log(1 - p)`` from a true-class probability, clipped to ``[-745, 745]``.
-
-    Examples
-    --------
-    >>> logit_margin_from_proba([0.5, 0.9]).round(4)
-    array([0.    , 2.1972])
-    """
-    arr = np.asarray(p, dtype=np.float64)
-    with np.errstate(divide="ignore"):
-        phi = np.log(arr) - np.log1p(-arr)
-    return np.asarray(np.clip(phi, -745.0, 745.0), dtype=np.float64)
