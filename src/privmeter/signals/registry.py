@@ -17,7 +17,6 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from privmeter.datasets import _closest_names
 from privmeter.models.base import (
     ACCESS_LEVELS,
     AccessLevel,
@@ -219,6 +218,9 @@ def get_signal(name: str) -> Signal:
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
+        # imported here: privmeter.table imports this package, and the datasets need not load
+        from privmeter.datasets import _closest_names
+
         close = _closest_names(str(name), list_signals())
         hint = f" (did you mean {close}?)" if close else ""
         raise ValueError(
