@@ -591,3 +591,106 @@ def test_load_refuses_per_point_arrays_of_the_wrong_kind(
     _resave_npz(out, change)  # a consistent checksum: the content itself is wrong
     with pytest.raises(ValueError, match=match):
         AuditReport.load(out)
+
+
+# ------------------------------------------------------------ methods & citations (issue 10)
+def _methods_section(page: str) -> tuple[dict[str, list[int]], dict[int, str]]:
+    """``{term: cited numbers}`` and ``{number: reference text}`` of the methods section."""
+    section = re.search(r'<section id="methods">(.*?)</section>', page, re.S)
+    assert section is not None
+    body = html_lib.unescape(section.group(1))
+    terms = {
+        dt: [int(n) for n in re.findall(r"\d+", refs or "")]
+        for dt, refs in re.findall(r"<dt>(.*?)</dt><dd>.*?(?: \[([\d, ]+)\])?</dd>", body)
+    }
+    refs = {int(n): text for n, text in re.findall(r'<li value="(\d+)">(.*?)</li>', body)}
+    return terms, refs
+
+
+def test_methods_describe_the_attacks_run_with_their_papers() -> None:
+    rng = np.random.default_rng(0)
+    member = rng.random(200) < 0.5
+    names = ["loss", "population", "reference", "lira", "rmia"]
+    results = [AttackResult.from_scores(n, rng.normal(size=200) + member, member)
+               for n in names]
+    terms, refs = _methods_section(render_html(AuditReport(results), figures={}))
+    first_author = {
+        "LOSS": "S. Yeom", "Population (Attack-P)": "J. Ye", "Reference (Attack-R)": "J. Ye",
+        "LiRA": "N. Carlini", "RMIA": "S. Zarifzadeh", "Membership inference game": "J. Ye",
+        "AUC": "E. R. DeLong", "Membership advantage": "S. Yeom",
+    }
+    for term, author in first_author.items():
+        assert [refs[n].split(",")[0] for n in terms[term]] == [author], term
+    assert "Shadow models" not in terms  # not run
+    # numbered as before the bibliography: the attacks' papers first
+    assert [refs[n].split(",")[0] for n in sorted(refs)] == [
+        "S. Yeom", "J. Ye", "N. Carlini", "S. Zarifzadeh", "C. J. Clopper", "E. R. DeLong",
+        "P. Kairouz", "M. Jagielski",
+    ]
+
+
+def test_methods_always_describe_the_default_attacks() -> None:
+    from privmeter.audit import DEFAULT_ATTACKS
+    from privmeter.report.html import ALWAYS_DESCRIBED
+
+    assert ALWAYS_DESCRIBED == DEFAULT_ATTACKS
+    member = np.arange(100) < 50
+    results = [AttackResult.from_scores("shadow", member + 0.0, member)]
+    terms, refs = _methods_section(render_html(AuditReport(results), figures={}))
+    assert {"LOSS", "RMIA", "Shadow models"} <= set(terms)
+    assert [refs[n].split(",")[0] for n in terms["Shadow models"]] == ["R. Shokri"]
+
+
+def test_methods_describe_a_registered_third_party_attack(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dataclasses
+
+    from privmeter.attacks import AttackSpec, _registry, register_attack
+
+    monkeypatch.setattr(_registry, "_REGISTRY", dict(_registry._REGISTRY))
+
+    @dataclasses.dataclass(frozen=True)
+    class NoParams:
+        pass
+
+    register_attack(AttackSpec(
+        name="entropy_gap", fn=lambda table, target, params: None,
+        params_type=NoParams, paper="Song & Mittal 2021", summary="modified entropy",
+        cites=("song2021",), title="Modified entropy <i>gap</i>",
+        method="Threshold the modified prediction entropy of the record.",
+    ))
+    rng = np.random.default_rng(1)
+    member = rng.random(100) < 0.5
+    results = [AttackResult.from_scores(n, rng.normal(size=100) + member, member)
+               for n in ("loss", "entropy_gap")]
+    page = render_html(AuditReport(results), figures={})
+    terms, refs = _methods_section(page)
+    assert "Modified entropy &lt;i&gt;gap&lt;/i&gt;" in page  # the title is escaped
+    assert [refs[n] for n in terms["Modified entropy <i>gap</i>"]] == [
+        "L. Song, P. Mittal. Systematic Evaluation of Privacy Risks of Machine Learning "
+        "Models. USENIX Security 2021."
+    ]
+    assert "Threshold the modified prediction entropy of the record." in page
+    assert "LiRA" in terms and "Shadow models" not in terms  # a default one; one not run
+
+
+def test_registering_an_attack_with_an_unknown_citation_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dataclasses
+
+    from privmeter.attacks import AttackSpec, _registry, register_attack
+
+    monkeypatch.setattr(_registry, "_REGISTRY", dict(_registry._REGISTRY))
+
+    @dataclasses.dataclass(frozen=True)
+    class NoParams:
+        pass
+
+    spec = AttackSpec(name="mine", fn=lambda t, i, p: None, params_type=NoParams, paper="",
+                      summary="", cites=("carlini2023",))
+    with pytest.raises(ValueError, match=r"attack 'mine': unknown reference key 'carlini2023' "
+                       r"\(did you mean 'carlini2022'\?\)"):
+        register_attack(spec)
+    assert "mine" not in _registry.list_attacks()

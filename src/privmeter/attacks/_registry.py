@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 
 from privmeter._names import _closest_names
 from privmeter.metrics import DEFAULT_FPR_LEVELS
+from privmeter.references import check_keys
 from privmeter.result import AttackResult
 from privmeter.table import SignalTable
 
@@ -34,13 +35,23 @@ AttackFn = Callable[[SignalTable, int, Any], AttackOutput]
 
 @dataclass(frozen=True)
 class AttackSpec(Generic[P]):
-    """A registered attack: its function, typed parameters and citation."""
+    """A registered attack: its function, typed parameters and citation.
+
+    ``paper`` is the one-line citation ``privmeter attacks`` prints; ``cites`` are the keys
+    of its papers in :data:`privmeter.references.REFERENCES`, and ``title`` (default: the
+    name) and ``method`` (default: the summary) describe it in the report's "Methods &
+    citations" section (the default attacks always, any other when the report holds its
+    results).
+    """
 
     name: str
     fn: Callable[[SignalTable, int, P], AttackOutput]
     params_type: type[P]
     paper: str
     summary: str
+    cites: tuple[str, ...] = ()
+    title: str = ""
+    method: str = ""
 
     def parameters(self) -> list[dict[str, Any]]:
         """Name, type, default and help text of each parameter."""
@@ -62,9 +73,10 @@ _REGISTRY: dict[str, AttackSpec[Any]] = {}
 
 
 def register_attack(spec: AttackSpec[Any]) -> AttackSpec[Any]:
-    """Add an attack to the registry (its name must be new)."""
+    """Add an attack to the registry (its name must be new, its ``cites`` known keys)."""
     if spec.name in _REGISTRY:
         raise ValueError(f"an attack named {spec.name!r} is already registered")
+    check_keys(spec.cites, owner=f"attack {spec.name!r}")
     _REGISTRY[spec.name] = spec
     return spec
 

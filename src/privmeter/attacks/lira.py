@@ -366,5 +366,9 @@ register_attack(
         paper="Carlini et al., Membership Inference Attacks From First Principles, IEEE S&P 2022",
         summary="Gaussian likelihood ratio of the target's logit-scaled confidence vs "
         "reference models (online IN/OUT or offline OUT-only)",
+        cites=("carlini2022",),
+        title="LiRA",
+        method="Gaussian likelihood ratio of the target's logit-scaled confidence under models "
+        "trained with (online) and without the record.",
     )
 )

@@ -136,6 +136,9 @@ register_attack(
         params_type=LossParams,
         paper="Yeom et al., Privacy Risk in Machine Learning, IEEE CSF 2018",
         summary="threshold the target's own loss (no reference model)",
+        cites=("yeom2018",),
+        title="LOSS",
+        method="Threshold the target model's own loss (or confidence) on the record.",
     )
 )
 register_attack(
@@ -145,5 +148,9 @@ register_attack(
         params_type=PopulationParams,
         paper="Ye et al., Enhanced Membership Inference Attacks, ACM CCS 2022 (Attack-P)",
         summary="loss thresholds calibrated on population points the target never saw",
+        cites=("ye2022",),
+        title="Population (Attack-P)",
+        method="As LOSS, with the threshold calibrated on population records no model "
+        "trained on.",
     )
 )

@@ -228,5 +228,9 @@ register_attack(
         paper="Ye et al., Enhanced Membership Inference Attacks, ACM CCS 2022 (Attack-R)",
         summary="per-point percentile of the target's signal among OUT reference models, "
         "smoothed beyond the references' resolution",
+        cites=("ye2022",),
+        title="Reference (Attack-R)",
+        method="Per record, the percentile of the target's signal among reference models that did "
+        "not train on it.",
     )
 )

@@ -485,5 +485,9 @@ register_attack(
         "ICML 2024",
         summary="pairwise likelihood ratio of x against population points z, with reference "
         "models estimating Pr(x)",
+        cites=("zarifzadeh2024",),
+        title="RMIA",
+        method="Pairwise likelihood ratio of the record against population records, normalised by "
+        "reference models.",
     )
 )

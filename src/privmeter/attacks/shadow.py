@@ -200,5 +200,8 @@ register_attack(
         "IEEE S&P 2017",
         summary="attack classifier trained on the reference (shadow) models' signals and "
         "membership, applied to the target",
+        cites=("shokri2017",),
+        title="Shadow models",
+        method="A classifier trained on shadow models' outputs to tell members from non-members.",
     )
 )

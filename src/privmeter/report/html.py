@@ -17,7 +17,7 @@ import datetime as _dt
 import hashlib
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ import numpy as np
 
 from privmeter._io import atomic_write
 from privmeter._version import __version__
+from privmeter.references import REFERENCES
 from privmeter.report import plots, tables
 from privmeter.report.verdict import RULE_LINES, Verdict, assess_attack, epsilon_note
 
@@ -33,7 +34,9 @@ if TYPE_CHECKING:
     from privmeter.result import AttackResult
 
 __all__ = [
+    "ALWAYS_DESCRIBED",
     "CITATIONS",
+    "GAME_METHOD",
     "METHODS",
     "build_context",
     "render_html",
@@ -44,52 +47,20 @@ __all__ = [
 TOP_K = 10
 MAX_FEATURES = 12
 
-#: References cited by the report, by key.
-CITATIONS: dict[str, str] = {
-    "yeom2018": "S. Yeom, I. Giacomelli, M. Fredrikson, S. Jha. Privacy Risk in Machine "
-    "Learning: Analyzing the Connection to Overfitting. IEEE CSF 2018.",
-    "shokri2017": "R. Shokri, M. Stronati, C. Song, V. Shmatikov. Membership Inference Attacks "
-    "Against Machine Learning Models. IEEE S&P 2017.",
-    "ye2022": "J. Ye, A. Maddi, S. K. Murakonda, V. Bindschaedler, R. Shokri. Enhanced "
-    "Membership Inference Attacks against Machine Learning Models. ACM CCS 2022.",
-    "carlini2022": "N. Carlini, S. Chien, M. Nasr, S. Song, A. Terzis, F. Tramèr. Membership "
-    "Inference Attacks From First Principles. IEEE S&P 2022.",
-    "zarifzadeh2024": "S. Zarifzadeh, P. Liu, R. Shokri. Low-Cost High-Power Membership "
-    "Inference Attacks. ICML 2024.",
-    "clopper1934": "C. J. Clopper, E. S. Pearson. The Use of Confidence or Fiducial Limits "
-    "Illustrated in the Case of the Binomial. Biometrika 26(4), 1934.",
-    "delong1988": "E. R. DeLong, D. M. DeLong, D. L. Clarke-Pearson. Comparing the Areas under "
-    "Two or More Correlated Receiver Operating Characteristic Curves: a Nonparametric "
-    "Approach. Biometrics 44(3), 1988.",
-    "kairouz2015": "P. Kairouz, S. Oh, P. Viswanath. The Composition Theorem for Differential "
-    "Privacy. ICML 2015.",
-    "jagielski2020": "M. Jagielski, J. Ullman, A. Oprea. Auditing Differentially Private "
-    "Machine Learning: How Private is Private SGD? NeurIPS 2020.",
-}
+#: References cited by the report, by key (the entries of :data:`privmeter.references.REFERENCES`).
+CITATIONS: dict[str, str] = {key: ref.text() for key, ref in REFERENCES.items()}
 
-#: The methods section: (term, explanation, citation keys).
+#: The game the audit plays, described first in the methods section: (term, text, keys).
+GAME_METHOD: tuple[str, str, tuple[str, ...]] = (
+    "Membership inference game",
+    "The attacker gets the trained model and a candidate record and guesses whether the "
+    "record was in the training set. Audit points are half members, half non-members; "
+    "each attack gives every point a score (higher = more likely member).", ("ye2022",))
+
+#: The statistics of the methods section, after the attacks: (term, explanation, citation
+#: keys). Each attack the report holds is described by its registry entry
+#: (:attr:`privmeter.AttackSpec.title`, ``method`` and ``cites``).
 METHODS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("Membership inference game",
-     "The attacker gets the trained model and a candidate record and guesses whether the "
-     "record was in the training set. Audit points are half members, half non-members; "
-     "each attack gives every point a score (higher = more likely member).", ("ye2022",)),
-    ("LOSS", "Threshold the target model's own loss (or confidence) on the record.",
-     ("yeom2018",)),
-    ("Population (Attack-P)",
-     "As LOSS, with the threshold calibrated on population records no model trained on.",
-     ("ye2022",)),
-    ("Reference (Attack-R)",
-     "Per record, the percentile of the target's signal among reference models that did "
-     "not train on it.", ("ye2022",)),
-    ("LiRA",
-     "Gaussian likelihood ratio of the target's logit-scaled confidence under models "
-     "trained with (online) and without the record.", ("carlini2022",)),
-    ("RMIA",
-     "Pairwise likelihood ratio of the record against population records, normalised by "
-     "reference models.", ("zarifzadeh2024",)),
-    ("Shadow models",
-     "A classifier trained on shadow models' outputs to tell members from non-members.",
-     ("shokri2017",)),
     ("ROC and TPR at fixed FPR",
      "The exact ROC of the scores (one point per distinct score). TPR at FPR α is the "
      "largest TPR over thresholds whose empirical FPR is at most α, with exact "
@@ -367,16 +338,7 @@ def build_context(
     n_per_record = len(per_record_rows)
     per_record_rows = per_record_rows[:PER_RECORD_ROWS]
 
-    used = ["yeom2018", "ye2022", "carlini2022", "zarifzadeh2024", "clopper1934",
-            "delong1988", "kairouz2015", "jagielski2020"]
-    if any(r.attack.lower().startswith("shadow") for r in results):
-        used.insert(1, "shokri2017")
-    number = {k: i + 1 for i, k in enumerate(used)}
-    methods = [
-        {"term": term, "text": text, "refs": [number[k] for k in keys if k in number]}
-        for term, text, keys in METHODS
-        if all(k in number for k in keys)
-    ]
+    methods, cited = _methods(results)
 
     tpr_ref = (
         "—"
@@ -451,8 +413,55 @@ def build_context(
         "per_record": per_record_rows,
         "n_per_record": n_per_record,
         "methods": methods,
-        "citations": [(number[k], CITATIONS[k]) for k in used],
+        "citations": [(n, REFERENCES[k].text()) for n, k in enumerate(cited, start=1)],
     }
+
+
+#: Attacks the methods section always describes, run or not: those of a default audit
+#: (``privmeter.audit.DEFAULT_ATTACKS``, not imported: the report does not depend on the
+#: pipeline). Any other registered attack is described when the report holds its results.
+ALWAYS_DESCRIBED: tuple[str, ...] = ("loss", "population", "reference", "lira", "rmia")
+
+
+def _attack_methods(results: Sequence[AttackResult]) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(term, text, keys) of :data:`ALWAYS_DESCRIBED`, then of each other registered attack
+    among ``results`` in their order, from the attack registry.
+
+    A result's label is its attack's name, or ``name#2``... when an attack runs twice. An
+    attack that is not registered in this process (results saved by another program) has
+    no entry.
+    """
+    from privmeter.attacks import attack_info, list_attacks
+
+    known = set(list_attacks())
+    names = list(dict.fromkeys(
+        [n for n in ALWAYS_DESCRIBED if n in known]
+        + [name for r in results if (name := r.attack.split("#")[0]) in known]
+    ))
+    out: list[tuple[str, str, tuple[str, ...]]] = []
+    for name in names:
+        spec = attack_info(name)
+        out.append((spec.title or spec.name, spec.method or spec.summary, tuple(spec.cites)))
+    return out
+
+
+def _methods(results: Sequence[AttackResult]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The methods section's entries (the game, the attacks, the statistics) and the cited
+    keys in reference order.
+
+    References are numbered in the order the attacks, then the game, then the statistics
+    first cite them.
+    """
+    attacks = _attack_methods(results)
+    cited: list[str] = []
+    for _, _, keys in [*attacks, GAME_METHOD, *METHODS]:
+        cited.extend(k for k in keys if k not in cited)
+    number = {k: i + 1 for i, k in enumerate(cited)}
+    entries = [
+        {"term": term, "text": text, "refs": [number[k] for k in keys]}
+        for term, text, keys in [GAME_METHOD, *attacks, *METHODS]
+    ]
+    return entries, cited
 
 
 def _key_tpr(t: Any, conf: str) -> tuple[str, str]:
