@@ -86,19 +86,9 @@ def test_training_imports_without_torch(tmp_path: Path) -> None:
     assert lines[1] == "lazy: torch"  # the torch part fails only when asked for
 
 
-# the audit pipeline (audit.py, moving to privmeter/pipeline/) still imports TorchTrainer
-# eagerly and `from privmeter import __version__`; strict: these fail loudly once it no
-# longer does, so the marker goes with that change
-_AUDIT_PENDING = pytest.mark.xfail(
-    strict=True,
-    reason="audit.py: `from privmeter.training import TorchTrainer` in _check_models/_train "
-    "(use privmeter.training.train.is_torch_trainer) and `from privmeter import __version__` "
-    "(pipeline/audit.py:302,311, pipeline/build.py:135,137, pipeline/card.py:19)",
-)
 
 
 @pytest.mark.slow
-@_AUDIT_PENDING
 def test_sklearn_audit_runs_without_torch(tmp_path: Path) -> None:
     code = textwrap.dedent("""
         import json, sys
@@ -125,7 +115,6 @@ def test_sklearn_audit_runs_without_torch(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@_AUDIT_PENDING
 def test_cli_run_on_a_sklearn_config_without_torch(tmp_path: Path) -> None:
     rng = __import__("numpy").random.default_rng(0)
     x = rng.normal(size=(200, 3))
@@ -161,7 +150,6 @@ def _version_lookups(path: Path) -> list[int]:
     return lines
 
 
-@_AUDIT_PENDING
 def test_no_module_reaches_up_to_the_package_root_for_its_version() -> None:
     offenders = {
         str(p.relative_to(SRC)): lines

@@ -299,7 +299,7 @@ class Audit:
     def _check_models(self) -> None:
         """Before any training: the features fit the model's float type, and the target (or a
         freshly built model) takes this input width and has an output per class."""
-        from privmeter.training import TorchTrainer
+        from privmeter.training.train import is_torch_trainer
 
         d = self._data
         if self.target_model is not None:
@@ -308,7 +308,7 @@ class Audit:
                                        "the target model")
             if hasattr(access, "module"):
                 _build.check_outputs(access, d, "the target model")
-        if isinstance(self.trainer, TorchTrainer):
+        if is_torch_trainer(self.trainer):
             try:
                 probe = self.trainer.init_model(0)
             except (RuntimeError, ValueError, TypeError) as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -43,15 +44,11 @@ def as_model_access(model: Any, *, n_classes: int | None, task: str = "classific
 
     if isinstance(model, ModelAccess):
         return model
-    try:
-        import torch
+    torch = sys.modules.get("torch")  # a torch module can only exist once torch is imported
+    if torch is not None and isinstance(model, torch.nn.Module):
+        from privmeter.models import TorchModel
 
-        if isinstance(model, torch.nn.Module):
-            from privmeter.models import TorchModel
-
-            return TorchModel(model, n_classes=n_classes, task=task)  # type: ignore[arg-type]
-    except ImportError:  # pragma: no cover - torch is optional
-        pass
+        return TorchModel(model, n_classes=n_classes, task=task)  # type: ignore[arg-type]
     if hasattr(model, "predict") and hasattr(model, "get_params"):
         from privmeter.models import SklearnModel
 
@@ -132,9 +129,10 @@ def train_models_lazily(
 ) -> tuple[list[ModelFactory], list[str | None]]:
     """Train one model per row of ``keep``; return a factory per model (building the model
     access on demand, for PyTorch on its device) and each model's cache key."""
-    from privmeter.training import TorchTrainer, model_keys, train_models
+    from privmeter.training import model_keys, train_models
+    from privmeter.training.train import is_torch_trainer
 
-    is_torch = isinstance(trainer, TorchTrainer)
+    is_torch = is_torch_trainer(trainer)
     vectorized = bool(vectorized and is_torch)
     states = train_models(
         trainer, data.x, data.y, keep, seeds=seed, store=store, executor=executor,

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from privmeter import __version__
+from privmeter._version import __version__
 
 __all__ = [
     "ThreatModelCard",
