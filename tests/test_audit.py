@@ -149,7 +149,7 @@ def test_torch_audit_with_cache_resumes_without_training(tmp_path: object) -> No
         ({"attacks": ["lira", "liar"]}, ValueError, "unknown attack 'liar'"),
         ({"attacks": []}, ValueError, "no attack to run"),
         ({"trainer": None}, ValueError, "needs a trainer"),
-        ({"population_fraction": 1.5}, ValueError, r"population_fraction must be in \(0, 1\)"),
+        ({"population_fraction": 1.5}, ValueError, r"population_fraction must be a number in \("),
         ({"seed": -1}, ValueError, "seed must be a non-negative integer, got -1"),
         ({"target_indices": [1, 2]}, ValueError, "target_model and target_indices go together"),
         ({"game": "record", "records": 1}, ValueError, "records must be between 2 and"),
@@ -163,7 +163,7 @@ def test_torch_audit_with_cache_resumes_without_training(tmp_path: object) -> No
          "records must hold at least 2 row indices, got 1"),
         ({"game": "record", "records": [0.5, 2.0]}, ValueError,
          r"records must be a number of records or a list of row indices \(integers\)"),
-        ({"population_fraction": True}, ValueError, "population_fraction must be in"),
+        ({"population_fraction": True}, ValueError, "population_fraction must be a number in"),
     ],
 )
 def test_audit_bad_input(cancer: tuple, kwargs: dict, exc: type, match: str) -> None:

@@ -190,7 +190,7 @@ def test_bad_metric_input(scores: object, labels: object, match: str) -> None:
 def test_bad_levels_and_params() -> None:
     with pytest.raises(ValueError, match=r"FPR level must be in \[0, 1\], got 1.5"):
         metrics.tpr_at_fpr([1.0, 0.0], [1, 0], 1.5)
-    with pytest.raises(ValueError, match=r"confidence must be in \(0, 1\), got 1.0"):
+    with pytest.raises(ValueError, match=r"confidence must be a number in \(0, 1\), got 1.0"):
         metrics.clopper_pearson(1, 2, confidence=1.0)
     with pytest.raises(ValueError, match="need 0 <= k <= n"):
         metrics.clopper_pearson(3, 2)

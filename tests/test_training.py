@@ -96,9 +96,9 @@ def test_keep_matrix_random_is_not_paired() -> None:
     ("kwargs", "error", "match"),
     [
         ({"n_models": 7, "n_points": 10}, ValueError, r"n_models must be even.*got n_models=7"),
-        ({"n_models": 0, "n_points": 10}, ValueError, r"n_models must be at least 2, got 0"),
-        ({"n_models": 4, "n_points": 0}, ValueError, r"n_points must be at least 1, got 0"),
-        ({"n_models": 4.0, "n_points": 3}, TypeError, r"n_models must be an integer, got 4.0"),
+        ({"n_models": 0, "n_points": 10}, ValueError, r"n_models must be an integer >= 2, got 0"),
+        ({"n_models": 4, "n_points": 0}, ValueError, r"n_points must be a positive integer, got 0"),
+        ({"n_models": 4.0, "n_points": 3}, ValueError, r"n_models must be an integer.*got 4.0"),
         ({"n_models": 4, "n_points": 3, "scheme": "halves"}, ValueError, r"unknown keep scheme"),
     ],
 )

@@ -19,6 +19,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
+from privmeter._validation import as_membership, check_fraction
+
 __all__ = ["OneRunAudit", "one_run_epsilon", "one_run_p_value"]
 
 
@@ -183,15 +185,8 @@ def one_run_epsilon(
     if not np.isfinite(s).all():
         raise ValueError(f"scores contain NaN or infinite values at index "
                          f"{int(np.argmax(~np.isfinite(s)))}")
-    if y.dtype != np.bool_:
-        if y.dtype.kind in "iuf" and np.isin(y, (0, 1)).all():
-            y = y.astype(bool)
-        else:
-            raise ValueError(f"membership must be boolean (or 0/1), got dtype {y.dtype}")
-    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not (
-        0.0 < confidence < 1.0
-    ):
-        raise ValueError(f"confidence must be a number in (0, 1), got {confidence!r}")
+    y = as_membership("membership", y)
+    confidence = check_fraction("confidence", confidence)
     m = int(s.size)
     _check_coin_flips(y)
     order = np.argsort(-s, kind="mergesort")  # highest first

@@ -14,6 +14,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
+from privmeter._validation import as_membership, check_fraction
+
 __all__ = [
     "DEFAULT_FPR_LEVELS",
     "EPSILON_SIDES",
@@ -47,11 +49,7 @@ def _check_scores_labels(
         raise ValueError(f"scores must be one-dimensional, got shape {s.shape}")
     if y.shape != s.shape:
         raise ValueError(f"labels have shape {y.shape} but scores have shape {s.shape}")
-    if y.dtype != np.bool_:
-        if y.dtype.kind in "iuf" and np.isin(y, (0, 1)).all():
-            y = y.astype(bool)
-        else:
-            raise ValueError(f"labels must be boolean (or 0/1), got dtype {y.dtype}")
+    y = as_membership("labels", y)
     bad = ~np.isfinite(s)
     if bad.any():
         raise ValueError(
@@ -258,8 +256,7 @@ def auc_hoeffding_ci(
 
 
 def _check_confidence(confidence: float) -> None:
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    check_fraction("confidence", confidence)
 
 
 def clopper_pearson(

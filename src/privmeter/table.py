@@ -13,6 +13,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 from numpy.typing import NDArray
 
+from privmeter._validation import as_membership
 from privmeter.signals.numerics import (
     SIGNAL_KINDS,
     SignalKind,
@@ -136,14 +137,7 @@ class SignalTable:
                 f"(model, point, query) = {_first_indices(bad, 1)}"
             )
 
-        membership = np.asarray(self.membership)
-        if membership.dtype != np.bool_:
-            if membership.dtype.kind in "iuf" and np.isin(membership, (0, 1)).all():
-                membership = membership.astype(bool)
-            else:
-                raise ValueError(
-                    f"membership must be boolean (or 0/1), got dtype {membership.dtype}"
-                )
+        membership = as_membership("membership", self.membership)
         membership = np.array(membership, dtype=bool, copy=True)
         if membership.shape != (n_models, n_points):
             raise ValueError(

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from privmeter._validation import check_fraction
 from privmeter.attacks import ScoredAttack, attack_info, run_attack, score_attack
 from privmeter.pipeline import build as _build
 from privmeter.pipeline import card as _cards
@@ -223,19 +224,9 @@ class Audit:
         frac = self.population_fraction
         if frac is None:
             frac = 0.6 if self.game == "model" and not self.online else 0.3
-        if (
-            isinstance(frac, bool)
-            or not isinstance(frac, (int, float, np.integer, np.floating))
-            or not 0.0 < float(frac) < 1.0
-        ):
-            raise ValueError(f"population_fraction must be in (0, 1), got {frac!r}")
-        self._population_fraction = float(frac)
-        for name, value, hi in (("confidence", self.confidence, 1.0), ("delta", self.delta, 1.0)):
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not (
-                (0.0 < float(value) < hi) if name == "confidence" else (0.0 <= float(value) < hi)
-            ):
-                interval = "(0, 1)" if name == "confidence" else "[0, 1)"
-                raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
+        self._population_fraction = check_fraction("population_fraction", frac)
+        check_fraction("confidence", self.confidence)
+        check_fraction("delta", self.delta, open_low=False)
         self._data = as_data(self.dataset)
         self._attacks = _normalise_attacks(
             default_attacks(self._data.task) if self.attacks is None else self.attacks

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from privmeter._validation import check_seed
+
 __all__ = [
     "GAMES",
     "GamePlan",
@@ -32,13 +34,6 @@ __all__ = [
 ]
 
 GAMES = ("model", "algorithm", "record")
-
-
-def check_seed(seed: object) -> int:
-    """``seed`` as an ``int``: a non-negative integer (numpy integers accepted, bools not)."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or int(seed) < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
 
 
 def split_seeds(seed: int) -> tuple[np.random.Generator, int, int]:

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from privmeter._validation import check_indices as _check_indices
+from privmeter._validation import check_seed as check_seed
 from privmeter._version import __version__
 
 __all__ = [
@@ -165,13 +167,6 @@ def as_numpy(arr: Any) -> NDArray[Any]:
     return np.asarray(arr)
 
 
-def check_seed(seed: object) -> int:
-    """Validate a seed: a non-negative integer."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be a non-negative integer, got {seed!r}")
-    if int(seed) < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {int(seed)}")
-    return int(seed)
 
 
 def derive_seeds(seed: int, n: int) -> list[int]:
@@ -194,21 +189,4 @@ def spawn_seeds(seed: int, n: int) -> list[int]:
 
 def check_indices(indices: ArrayLike, n_points: int, *, name: str = "indices") -> NDArray[np.int64]:
     """Validate a training index set: 1-D, integer, non-empty, within ``[0, n_points)``."""
-    idx = np.asarray(as_numpy(indices))
-    if idx.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {idx.shape}")
-    if idx.dtype == np.bool_:
-        raise ValueError(
-            f"{name} must be integer indices, got a boolean mask; use np.flatnonzero(mask)"
-        )
-    if idx.dtype.kind not in "iu":
-        raise ValueError(f"{name} must be integers, got dtype {idx.dtype}")
-    if idx.size == 0:
-        raise ValueError(f"{name} is empty: a model needs at least one training point")
-    bad = (idx < 0) | (idx >= n_points)
-    if bad.any():
-        raise ValueError(
-            f"{name} must lie in [0, {n_points - 1}] (the dataset has {n_points} rows); got "
-            f"{int(idx[bad][0])}"
-        )
-    return idx.astype(np.int64, copy=False)
+    return _check_indices(name, as_numpy(indices), n_points)

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from privmeter import _progress
+from privmeter._validation import check_int
 
 __all__ = [
     "Executor",
@@ -387,11 +388,9 @@ class ProcessExecutor(Executor):
         threads_per_worker: int | None = None,
     ) -> None:
         cpus = os.cpu_count() or 1
-        if max_workers is not None and (
-            isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1
-        ):
-            raise ValueError(f"max_workers must be a positive integer, got {max_workers!r}")
-        self.max_workers = int(max_workers) if max_workers is not None else cpus
+        self.max_workers = (
+            check_int("max_workers", max_workers, minimum=1) if max_workers is not None else cpus
+        )
         if start_method not in multiprocessing.get_all_start_methods():
             raise ValueError(
                 f"unknown start method {start_method!r}; available: "

@@ -15,18 +15,11 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from privmeter._validation import check_int
+
 __all__ = ["KeepScheme", "keep_matrix", "target_membership"]
 
 KeepScheme = Literal["random", "paired"]
-
-
-def _check_count(name: str, value: object, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    count = int(value)
-    if count < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {count}")
-    return count
 
 
 def keep_matrix(
@@ -80,8 +73,8 @@ def keep_matrix(
     >>> bool((paired[0] ^ paired[1]).all())
     True
     """
-    m = _check_count("n_models", n_models, minimum=2)
-    n = _check_count("n_points", n_points, minimum=1)
+    m = check_int("n_models", n_models, minimum=2)
+    n = check_int("n_points", n_points, minimum=1)
     if m % 2:
         raise ValueError(
             f"n_models must be even so that every point is IN for exactly half of the models, "
@@ -160,7 +153,7 @@ def target_membership(train_indices: ArrayLike, n_points: int) -> NDArray[np.boo
     >>> membership.shape
     (3, 4)
     """
-    n = _check_count("n_points", n_points, minimum=1)
+    n = check_int("n_points", n_points, minimum=1)
     idx = np.asarray(train_indices)
     if idx.size == 0:
         idx = idx.astype(np.int64)

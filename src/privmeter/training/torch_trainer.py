@@ -17,6 +17,7 @@ from numpy.typing import ArrayLike
 from torch import nn
 
 from privmeter._progress import tick
+from privmeter._validation import check_int
 from privmeter.training._hashing import (
     as_numpy,
     callable_identity,
@@ -195,9 +196,7 @@ class TorchTrainer:
         if self.loss not in _LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; expected one of {_LOSSES}")
         for name in ("epochs", "batch_size", "step_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_int(name, getattr(self, name), minimum=1)
         for name in ("lr", "momentum", "weight_decay", "gamma", "eps"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from privmeter._progress import ProgressBar
+from privmeter._validation import as_membership, check_int
 from privmeter.training._hashing import (
     as_numpy,
     check_seed,
@@ -109,11 +110,7 @@ def _check_keep(keep: ArrayLike, n_rows: int) -> NDArray[np.bool_]:
         )
     if arr.ndim != 2:
         raise ValueError(f"keep must be a 2-D (n_models, n_points) matrix, got shape {arr.shape}")
-    if arr.dtype != np.bool_:
-        if arr.dtype.kind in "iuf" and np.isin(arr, (0, 1)).all():
-            arr = arr.astype(bool)
-        else:
-            raise ValueError(f"keep must be boolean (or 0/1), got dtype {arr.dtype}")
+    arr = as_membership("keep", arr)
     if arr.shape[1] != n_rows:
         raise ValueError(
             f"keep has {arr.shape[1]} columns but the dataset has {n_rows} rows; there must be "
@@ -139,13 +136,7 @@ def _resolve_seeds(seeds: int | Sequence[int] | NDArray[np.integer[Any]], n: int
 def _check_ensemble_size(ensemble_size: int | None) -> int | None:
     if ensemble_size is None:
         return None
-    if (
-        isinstance(ensemble_size, bool)
-        or not isinstance(ensemble_size, (int, np.integer))
-        or ensemble_size < 1
-    ):
-        raise ValueError(f"ensemble_size must be a positive integer, got {ensemble_size!r}")
-    return int(ensemble_size)
+    return check_int("ensemble_size", ensemble_size, minimum=1)
 
 
 def ensemble_groups(

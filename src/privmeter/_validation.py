@@ -1,0 +1,304 @@
+"""One check per kind of value, shared by every module (a leaf: numpy only).
+
+Each function returns the value in its canonical type (``int``, ``float``, ``bool``, a
+boolean or ``int64`` array) or raises :class:`ValueError` with a message naming the
+argument, the problem and the offending value. Bools are never accepted as numbers (``True``
+is not a count, a seed or a confidence) and numpy scalar types are accepted wherever the
+corresponding Python type is.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeGuard
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = [
+    "as_membership",
+    "check_bool",
+    "check_fraction",
+    "check_indices",
+    "check_int",
+    "check_seed",
+    "is_int",
+]
+
+
+def is_int(value: object) -> TypeGuard[int | np.integer[Any]]:
+    """Whether ``value`` is an integer (Python or numpy), bools excluded.
+
+    Examples
+    --------
+    >>> is_int(3), is_int(np.int32(3)), is_int(True), is_int(3.0)
+    (True, True, False, False)
+    """
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _int_kind(minimum: int | None, maximum: int | None) -> str:
+    if minimum is not None and maximum is not None:
+        return f"an integer in [{minimum}, {maximum}]"
+    if minimum == 1:
+        return "a positive integer"
+    if minimum == 0:
+        return "a non-negative integer"
+    if minimum is not None:
+        return f"an integer >= {minimum}"
+    if maximum is not None:
+        return f"an integer <= {maximum}"
+    return "an integer"
+
+
+def check_int(
+    name: str, value: object, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    """``value`` as an ``int``, refusing bools, non-integers and values outside the bounds.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, used in the error message.
+    value : object
+        The value to check: a Python or numpy integer.
+    minimum, maximum : int, optional
+        Inclusive bounds.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is a bool, not an integer, or out of bounds; the message shows it.
+
+    Examples
+    --------
+    >>> check_int("epochs", np.int64(3), minimum=1)
+    3
+    >>> check_int("epochs", 0, minimum=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: epochs must be a positive integer, got 0
+    >>> check_int("n_models", True, minimum=2)
+    Traceback (most recent call last):
+    ...
+    ValueError: n_models must be an integer >= 2, got True
+    """
+    if not is_int(value):
+        raise ValueError(f"{name} must be {_int_kind(minimum, maximum)}, got {value!r}")
+    v = int(value)
+    if (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
+        raise ValueError(f"{name} must be {_int_kind(minimum, maximum)}, got {v}")
+    return v
+
+
+def check_seed(value: object) -> int:
+    """A seed as an ``int``: a non-negative integer (numpy integers accepted, bools not).
+
+    Raises
+    ------
+    ValueError
+        For every refused value (``-1``, ``1.5``, ``True``, ``"0"``), showing it.
+
+    Examples
+    --------
+    >>> check_seed(np.uint32(7))
+    7
+    >>> check_seed(1.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: seed must be a non-negative integer, got 1.5
+    """
+    return check_int("seed", value, minimum=0)
+
+
+def check_fraction(
+    name: str, value: object, *, open_low: bool = True, open_high: bool = True
+) -> float:
+    """``value`` as a ``float`` in the unit interval (a confidence, a delta, a fraction).
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, used in the error message.
+    value : object
+        A Python or numpy number; bools, strings and NaN are refused.
+    open_low, open_high : bool
+        Whether 0 (respectively 1) is excluded.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not a number in the interval; the message shows the interval and it.
+
+    Examples
+    --------
+    >>> check_fraction("confidence", 0.95)
+    0.95
+    >>> check_fraction("delta", 0, open_low=False)
+    0.0
+    >>> check_fraction("confidence", 1.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: confidence must be a number in (0, 1), got 1.0
+    """
+    interval = ("(" if open_low else "[") + "0, 1" + (")" if open_high else "]")
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+    if ok:
+        v = float(value)  # type: ignore[arg-type]
+        low_ok = v > 0.0 if open_low else v >= 0.0
+        high_ok = v < 1.0 if open_high else v <= 1.0
+        if low_ok and high_ok:  # NaN fails both
+            return v
+    raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
+
+
+def check_bool(name: str, value: object) -> bool:
+    """``value`` as a ``bool``: ``True`` or ``False`` (numpy bools accepted, 0/1 not).
+
+    Examples
+    --------
+    >>> check_bool("online", np.bool_(True))
+    True
+    >>> check_bool("online", 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: online must be True or False, got 1
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _index(flat: int, shape: tuple[int, ...]) -> str:
+    if len(shape) == 1:
+        return str(flat)
+    return str(tuple(int(i) for i in np.unravel_index(flat, shape)))
+
+
+def as_membership(name: str, array: ArrayLike) -> NDArray[np.bool_]:
+    """A membership array as booleans: bools kept, 0/1 numbers converted, anything else refused.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, used in the error message.
+    array : array_like
+        Booleans, or numbers that are all exactly 0 or 1 (any shape).
+
+    Returns
+    -------
+    ndarray of bool
+        Same shape as ``array``.
+
+    Raises
+    ------
+    ValueError
+        If the dtype is neither boolean nor numeric, or a value is not 0 or 1; the message
+        shows the first such value and its index.
+
+    Examples
+    --------
+    >>> as_membership("labels", [1, 0, 1])
+    array([ True, False,  True])
+    >>> as_membership("labels", [1, 0, 2])
+    Traceback (most recent call last):
+    ...
+    ValueError: labels must be boolean (or 0/1), got 2 at index 2
+    """
+    arr = np.asarray(array)
+    if arr.dtype == np.bool_:
+        return arr
+    if arr.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must be boolean (or 0/1), got dtype {arr.dtype}")
+    bad = ~np.isin(arr, (0, 1))
+    if bad.any():
+        first = int(np.argmax(bad.ravel()))
+        value = arr.ravel()[first].item()
+        raise ValueError(
+            f"{name} must be boolean (or 0/1), got {value!r} at index {_index(first, arr.shape)}"
+        )
+    return arr.astype(bool)
+
+
+def check_indices(
+    name: str,
+    array: ArrayLike,
+    n: int,
+    *,
+    distinct: bool = False,
+    allow_empty: bool = False,
+) -> NDArray[np.int64]:
+    """Row indices into ``n`` rows: 1-D, integer dtype, in ``[0, n)``, optionally distinct.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, used in the error message.
+    array : array_like
+        The indices. A boolean mask is refused (pass ``np.flatnonzero(mask)``).
+    n : int
+        Number of rows indexed.
+    distinct : bool
+        Refuse an index listed more than once.
+    allow_empty : bool
+        Accept an empty array.
+
+    Returns
+    -------
+    ndarray of int64
+        The indices, in their given order.
+
+    Raises
+    ------
+    ValueError
+        Naming the offending shape, dtype or (first) value.
+
+    Examples
+    --------
+    >>> check_indices("indices", np.array([3, 0], dtype=np.uint8), 5)
+    array([3, 0])
+    >>> check_indices("indices", [0, 5], 5)
+    Traceback (most recent call last):
+    ...
+    ValueError: indices must lie in [0, 4] (the dataset has 5 rows); got 5
+    >>> check_indices("indices", [1, 1], 5, distinct=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: indices: index 1 is listed more than once
+    """
+    idx = np.asarray(array)
+    if idx.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {idx.shape}")
+    if idx.dtype == np.bool_:
+        raise ValueError(
+            f"{name} must be integer indices, got a boolean mask; use np.flatnonzero(mask)"
+        )
+    if idx.size == 0 and allow_empty:
+        return idx.astype(np.int64)
+    if idx.dtype.kind not in "iu":
+        raise ValueError(f"{name} must be integers, got dtype {idx.dtype}")
+    if idx.size == 0:
+        raise ValueError(f"{name} is empty: a model needs at least one training point")
+    bad = (idx < 0) | (idx >= n)
+    if bad.any():
+        raise ValueError(
+            f"{name} must lie in [0, {n - 1}] (the dataset has {n} rows); got {int(idx[bad][0])}"
+        )
+    out = idx.astype(np.int64, copy=False)
+    if distinct:
+        values, first, counts = np.unique(out, return_index=True, return_counts=True)
+        dup = counts > 1
+        if dup.any():
+            # the duplicate whose first occurrence comes first
+            v = values[dup][np.argmin(first[dup])]
+            raise ValueError(f"{name}: index {int(v)} is listed more than once")
+    return out
