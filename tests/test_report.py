@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from privmeter import metrics
 from privmeter.report import (
     REPORT_SCHEMA_VERSION,
     AuditReport,
@@ -95,6 +94,42 @@ def saved(report: AuditReport, tmp_path_factory: pytest.TempPathFactory) -> Path
 @pytest.fixture(scope="module")
 def page(saved: Path) -> str:
     return (saved / "report.html").read_text(encoding="utf-8")
+
+
+# The key figures of make_report() as the report must print them: literal strings, not the
+# report's own formatters; test_expected_figures_match_an_independent_computation checks
+# them against the ROC counted here by hand (AUC, TPR) and scipy (Clopper-Pearson).
+EXPECTED = {  # attack: (AUC [95% DeLong CI], TPR at 1% FPR [95% CI], eps LB column)
+    "lira": ("0.825 [0.792, 0.858]", "19.0% [14.7%, 23.9%]", "0.970 (non-members)"),
+    "loss": ("0.607 [0.562, 0.652]", "6.67% [4.12%, 10.1%]", "0.000"),
+    "random": ("0.513 [0.466, 0.559]", "0.667% [0.0808%, 2.39%]", "0.000"),
+}
+#: Per-class AUC [95% CI] of the best attack (lira) in make_report(), classes 0, 1, 2.
+EXPECTED_PER_CLASS = ("0.827 [0.766, 0.889]", "0.789 [0.722, 0.857]", "0.842 [0.782, 0.901]")
+
+
+def _hand_auc(scores: np.ndarray, member: np.ndarray) -> float:
+    """P(member score > non-member score), counted over all pairs (no ties here)."""
+    return float((scores[member][:, None] > scores[~member][None, :]).mean())
+
+
+def test_expected_figures_match_an_independent_computation(report: AuditReport) -> None:
+    for r in report.results:
+        auc_text, tpr_text, _ = EXPECTED[r.attack]
+        assert f"{_hand_auc(r.scores, r.membership):.3f}" == auc_text.split()[0]
+        # TPR at 1% FPR: members above the 4th highest non-member score (3 of 300 allowed)
+        non = np.sort(r.scores[~r.membership])[::-1]
+        k = int((r.scores[r.membership] > non[int(0.01 * non.size)]).sum())
+        n = int(r.membership.sum())
+        lo = stats.beta.ppf(0.025, k, n - k + 1)
+        hi = stats.beta.ppf(0.975, k + 1, n - k)
+        printed = [float(x) for x in re.findall(r"[0-9.]+(?=%)", tpr_text)]
+        assert printed == pytest.approx([100 * k / n, 100 * lo, 100 * hi], rel=5e-3)
+    best = report.best
+    assert best.labels is not None
+    for c, text in enumerate(EXPECTED_PER_CLASS):
+        m = best.labels == c
+        assert f"{_hand_auc(best.scores[m], best.membership[m]):.3f}" == text.split()[0]
 
 
 def _rows_at_level(html: str, level: float) -> list[str]:
@@ -289,8 +324,9 @@ def test_html_is_self_contained(report: AuditReport, page: str) -> None:
 
 def test_html_shows_key_figures_with_cis(report: AuditReport, page: str) -> None:
     for r in report.results:
-        assert tables.fmt_auc(r.auc, r.auc_ci) in page
-        assert tables.fmt_tpr(r.tpr_at(0.01)) in page  # "8.74% [7.07%, 10.7%]" style
+        auc_text, tpr_text, _ = EXPECTED[r.attack]
+        assert auc_text in page
+        assert tpr_text in page
         assert f'id="attack-{report.results.index(r) + 1}"' in page
     assert "Privacy risk: " + report.verdict.level.upper() in page
     assert "How the verdict is decided" in page and "lift ≥ 50" in page
@@ -307,8 +343,7 @@ def test_html_marks_not_resolvable_levels(report: AuditReport, page: str) -> Non
     assert len(rows_1pct) == len(rows_01pct) == len(report.results)
     for row, r in zip(rows_1pct, report.results, strict=True):
         assert "not resolvable" not in row
-        t = r.tpr_at(0.01)
-        assert f"{tables.fmt_pct(t.tpr)} [{tables.fmt_pct(t.tpr_ci[0])}" in row
+        assert EXPECTED[r.attack][1] in row
     for row in rows_01pct:
         assert "not resolvable" in row
         assert f"needs ≥ 1,000 non-members, the audit has {n_non}" in row
@@ -336,10 +371,8 @@ def test_html_escapes_text_from_the_data(page: str, report: AuditReport) -> None
 def test_html_per_class_figures(report: AuditReport, page: str) -> None:
     best = report.best
     assert best.labels is not None
-    for c, name in enumerate(CLASS_NAMES[:3]):
-        mask = best.labels == c
-        auc, ci = metrics.auc_delong_ci(best.scores[mask], best.membership[mask])
-        assert tables.fmt_auc(auc, ci) in page, name
+    for name, text in zip(CLASS_NAMES[:3], EXPECTED_PER_CLASS, strict=True):
+        assert text in page, name
     skipped = re.search(r'<p class="small" id="per-class-skipped">(.*?)</p>', page, re.S)
     assert skipped is not None
     assert "deer — no members (0 members" in skipped.group(1)
@@ -358,7 +391,8 @@ def test_html_most_exposed_records(report: AuditReport, page: str) -> None:
     assert report.records is not None and report.records.features is not None
     j = report.records.index_of(int(best.point_ids[top]))
     assert j is not None
-    assert f"<td>{tables.fmt_num(float(report.records.features[j, 0]))}</td>" in first
+    assert float(report.records.features[j, 0]) == pytest.approx(-1.153042)
+    assert "<td>-1.153</td>" in first  # 4 significant digits
     exposed = tables.top_records(best, report.records, k=10)
     assert [e.score for e in exposed] == sorted((e.score for e in exposed), reverse=True)
     assert all(best.membership[e.position] for e in exposed)
@@ -395,13 +429,26 @@ def test_summary_text(report: AuditReport) -> None:
     lines = text.splitlines()
     assert lines[0] == report.title
     assert lines[1].startswith(f"Risk: {report.verdict.level.upper()} (lira")
+    assert lines[1] == (
+        "Risk: HIGH (lira, target 0): the AUC is at least 0.792 (95% lower bound; threshold "
+        "for high: 0.65)."
+    )
+    # TPR at 0.1% is not resolvable (n/r) with < 1000 non-members
+    assert "\n".join(lines[4:9]) == "\n".join([
+        "attack  target  AUC [95% CI]          TPR@1% [CI]              TPR@0.1% [CI]  "
+        "advantage  eps LB               risk",
+        "------  ------  --------------------  -----------------------  -------------  "
+        "---------  -------------------  --------",
+        "lira    0       0.825 [0.792, 0.858]  19.0% [14.7%, 23.9%]     n/r            "
+        "0.533      0.970 (non-members)  high",
+        "loss    0       0.607 [0.562, 0.652]  6.67% [4.12%, 10.1%]     n/r            "
+        "0.193      0.000                moderate",
+        "random  0       0.513 [0.466, 0.559]  0.667% [0.0808%, 2.39%]  n/r            "
+        "0.067      0.000                low",
+    ])
     for r in report.results:
         line = next(ln for ln in lines if ln.startswith(r.attack + " "))
-        assert tables.fmt_auc(r.auc, r.auc_ci) in line
-        assert tables.fmt_tpr(r.tpr_at(0.01)) in line
-        # TPR at 0.1% is not resolvable with < 1000 non-members
-        assert line.replace(" (non-members)", "").split()[-4] == "n/r"
-        assert f"{r.epsilon_lb:.3f}" in line
+        assert all(text in line for text in EXPECTED[r.attack])
     assert "n/r: not resolvable" in text
     assert str(report) == text
 
@@ -409,8 +456,8 @@ def test_summary_text(report: AuditReport) -> None:
 def test_repr_html_is_the_summary_table(report: AuditReport) -> None:
     h = report._repr_html_()
     assert h.count("<tr>") == 1 + len(report.results)
-    assert "not resolvable" in h and tables.fmt_auc(report.results[0].auc,
-                                                    report.results[0].auc_ci) in h
+    assert "not resolvable" in h and "<td>0.825 [0.792, 0.858]</td>" in h
+    assert "<td>19.0% [14.7%, 23.9%]</td>" in h and "<td>300 / 300</td>" in h
     assert "Toy audit &lt;b&gt;v1&lt;/b&gt;" in h
 
 

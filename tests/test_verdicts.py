@@ -202,7 +202,8 @@ def test_epsilon_bound_records_its_side_threshold_and_rates() -> None:
     assert "does not raise the verdict" in v.epsilon_note  # ... and the report says why
     summary = AuditReport((r,)).summary()
     assert "from identifying non-members" in summary
-    assert f"{r.epsilon_lb:.3f} (non-members)" in summary and "does not raise" in summary
+    assert "  2.043 (non-members)  low" in summary and "does not raise" in summary
+    assert "ε lower bound 2.04 (δ = 0) from identifying non-members" in summary
     assert 'id="eps-non-members"' in render_html(AuditReport((r,)))
     d = r.to_dict(include_scores=False)["epsilon_lb_detail"]
     assert d["side"] == "non-members identified" and d["value"] == r.epsilon_lb
