@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
+from privmeter._validation import check_bool
 from privmeter.attacks._common import (
     gaussian_margin,
     require_in_and_out_refs,
@@ -52,8 +53,7 @@ class LiraParams:
     )
 
     def __post_init__(self) -> None:
-        if not isinstance(self.online, (bool, np.bool_)):
-            raise ValueError(f"online must be True or False, got {self.online!r}")
+        check_bool("online", self.online)
         if self.fix_variance is not None and not isinstance(self.fix_variance, (bool, np.bool_)):
             raise ValueError(f"fix_variance must be True, False or None, got {self.fix_variance!r}")
 

@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from privmeter import metrics
+from privmeter._validation import check_bool
 from privmeter.attacks._common import reference_models, require_refs
 from privmeter.attacks._registry import AttackOutput, AttackSpec, register_attack
 from privmeter.table import SignalTable
@@ -62,8 +63,7 @@ class RmiaParams:
     )
 
     def __post_init__(self) -> None:
-        if not isinstance(self.online, (bool, np.bool_)):
-            raise ValueError(f"online must be True or False, got {self.online!r}")
+        check_bool("online", self.online)
         if isinstance(self.a, str):
             if self.a != "auto":
                 raise ValueError(f"a must be a number in [0, 1] or 'auto', got {self.a!r}")

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from privmeter._validation import check_int, check_seed
 from privmeter.attacks._common import reference_models
 from privmeter.attacks._registry import AttackOutput, AttackSpec, register_attack
 from privmeter.attacks.lira import _first_k
@@ -42,12 +43,8 @@ class ShadowParams:
             raise ValueError(
                 f"classifier must be one of {_CLASSIFIERS}, got {self.classifier!r}"
             )
-        if isinstance(self.max_train, bool) or not isinstance(self.max_train, int) or (
-            self.max_train < 2
-        ):
-            raise ValueError(f"max_train must be an integer >= 2, got {self.max_train!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        check_int("max_train", self.max_train, minimum=2)
+        check_seed(self.seed)
 
 
 def _single_threaded() -> Any:

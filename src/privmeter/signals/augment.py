@@ -15,6 +15,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from privmeter._validation import check_int
+
 __all__ = ["Augmentation", "FlipShift", "GaussianNoise"]
 
 
@@ -206,8 +208,7 @@ class GaussianNoise(Augmentation):
 
     def __post_init__(self) -> None:
         n_queries = self.n_queries
-        if isinstance(n_queries, bool) or not isinstance(n_queries, int) or n_queries < 1:
-            raise ValueError(f"n_queries must be a positive integer, got {n_queries!r}")
+        check_int("n_queries", n_queries, minimum=1)
         if not np.isfinite(self.sigma) or self.sigma < 0:
             raise ValueError(f"sigma must be a non-negative finite number, got {self.sigma!r}")
         object.__setattr__(self, "sigma", float(self.sigma))

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from privmeter._validation import check_int
 from privmeter.models.base import ModelAccess, access_rank, describe_rows, log_proba_as_logits
 from privmeter.signals.augment import Augmentation, GaussianNoise
 from privmeter.signals.numerics import (
@@ -265,8 +266,7 @@ def taylor_softmax_signal(
     ('logits', {'n': 4, 'margin': 0.6, 'temperature': 2.0})
     """
     t = _check_temperature(temperature)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n (number of Taylor terms) must be a positive integer, got {n!r}")
+    check_int("n (number of Taylor terms)", n, minimum=1)
     m = float(margin)
 
     def fn(model: ModelAccess, x: Any, y: Any) -> NDArray[np.float64]:

@@ -15,6 +15,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from privmeter._validation import check_int
+
 __all__ = [
     "SIGNAL_KINDS",
     "SignalKind",
@@ -342,8 +344,7 @@ def taylor_softmax_from_logits(
     """
     z, y = _logits_labels(logits, labels)
     t = _check_temperature(temperature)
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n (number of Taylor terms) must be a positive integer, got {n!r}")
+    n = check_int("n (number of Taylor terms)", n, minimum=1)
     if not np.isfinite(margin):
         raise ValueError(f"margin must be finite, got {margin!r}")
     u = z / t
