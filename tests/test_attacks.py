@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
+import random
 from typing import Any
 
 import numpy as np
@@ -75,11 +77,34 @@ def test_reference_based_attacks_beat_loss(
     assert res.auc < optimal + 0.01  # nothing beats the Neyman-Pearson test
 
 
+def _perturb_global_rngs(seed: int) -> None:
+    """Put numpy's, Python's and (when installed) torch's global generators in a new state."""
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - the legacy global state is what is perturbed
+    np.random.random(seed % 7 + 1)  # noqa: NPY002
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        torch.manual_seed(seed)
+
+
 def test_attacks_are_deterministic(big_table: pm.SignalTable) -> None:
+    # an attack draws from its own seeded generator only: the global generators' states, which
+    # other code moves at will, must not change its scores
     for name in pm.list_attacks():
+        _perturb_global_rngs(1)
         a = pm.run_attack(name, big_table, target=0)
+        _perturb_global_rngs(12345)
         b = pm.run_attack(name, big_table, target=0)
-        np.testing.assert_array_equal(a.scores, b.scores)
+        np.testing.assert_array_equal(a.scores, b.scores, err_msg=name)
+
+
+def test_perturbing_the_global_rngs_changes_them() -> None:
+    # the check above would pass vacuously if the perturbation did nothing
+    _perturb_global_rngs(1)
+    first = (random.random(), np.random.random())  # noqa: NPY002
+    _perturb_global_rngs(12345)
+    assert (random.random(), np.random.random()) != first  # noqa: NPY002
 
 
 # ------------------------------------------------------------------------ LOSS
@@ -434,8 +459,16 @@ def test_custom_signal_rejected_by_probability_attacks(small: pm.SignalTable) ->
     )
 
 
-def test_metrics_module_reexported() -> None:
+def test_attack_results_use_the_metrics_module_default_levels() -> None:
+    # privmeter.metrics is re-exported as is, and an attack's result reports the TPR at exactly
+    # its default FPR levels: members 5 and 4 sit above every non-member (3.5, 2, 1) -> 2/3
+    assert pm.metrics is metrics
+    t = pm.SignalTable(np.array([[5.0, 4.0, 3.5, 3.0, 2.0, 1.0]]), np.array([[1, 1, 0, 1, 0, 0]]))
+    res = pm.run_attack("loss", t)
+    assert tuple(x.level for x in res.tpr_at_fpr) == metrics.DEFAULT_FPR_LEVELS
     assert metrics.DEFAULT_FPR_LEVELS[-1] == 0.0
+    assert res.tpr_at(0.0).tpr == pytest.approx(2 / 3)
+    assert res.tpr_at(0.0).fpr == 0.0
 
 
 # ----------------------------------------------------------------------- shadow
