@@ -203,3 +203,14 @@ def test_check_indices_refuses(array: object, kwargs: dict[str, bool], match: st
 
 def test_check_indices_repeats_allowed_unless_distinct() -> None:
     np.testing.assert_array_equal(check_indices("idx", [1, 1], 5), [1, 1])
+
+
+def test_numpy_integer_options_are_stored_as_python_ints() -> None:
+    """Accepted numpy integers become ``int`` (params go into fingerprints and results.json)."""
+    from privmeter.attacks.shadow import ShadowParams
+    from privmeter.signals.augment import GaussianNoise
+
+    params = ShadowParams(max_train=np.int64(50), seed=np.int32(3))  # type: ignore[arg-type]
+    assert type(params.max_train) is int and type(params.seed) is int
+    noise = GaussianNoise(sigma=0.1, n_queries=np.int64(2))  # type: ignore[arg-type]
+    assert type(noise.n_queries) is int and noise.n_queries == 2

@@ -43,8 +43,8 @@ class ShadowParams:
             raise ValueError(
                 f"classifier must be one of {_CLASSIFIERS}, got {self.classifier!r}"
             )
-        check_int("max_train", self.max_train, minimum=2)
-        check_seed(self.seed)
+        object.__setattr__(self, "max_train", check_int("max_train", self.max_train, minimum=2))
+        object.__setattr__(self, "seed", check_seed(self.seed))
 
 
 def _single_threaded() -> Any:

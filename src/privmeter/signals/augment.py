@@ -208,7 +208,7 @@ class GaussianNoise(Augmentation):
 
     def __post_init__(self) -> None:
         n_queries = self.n_queries
-        check_int("n_queries", n_queries, minimum=1)
+        object.__setattr__(self, "n_queries", check_int("n_queries", n_queries, minimum=1))
         if not np.isfinite(self.sigma) or self.sigma < 0:
             raise ValueError(f"sigma must be a non-negative finite number, got {self.sigma!r}")
         object.__setattr__(self, "sigma", float(self.sigma))

@@ -266,7 +266,7 @@ def taylor_softmax_signal(
     ('logits', {'n': 4, 'margin': 0.6, 'temperature': 2.0})
     """
     t = _check_temperature(temperature)
-    check_int("n (number of Taylor terms)", n, minimum=1)
+    n = check_int("n (number of Taylor terms)", n, minimum=1)
     m = float(margin)
 
     def fn(model: ModelAccess, x: Any, y: Any) -> NDArray[np.float64]:
