@@ -11,6 +11,7 @@ from privmeter._validation import (
     check_fraction,
     check_indices,
     check_int,
+    check_optional_int,
     check_seed,
     is_int,
 )
@@ -214,3 +215,41 @@ def test_numpy_integer_options_are_stored_as_python_ints() -> None:
     assert type(params.max_train) is int and type(params.seed) is int
     noise = GaussianNoise(sigma=0.1, n_queries=np.int64(2))  # type: ignore[arg-type]
     assert type(noise.n_queries) is int and noise.n_queries == 2
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, None), (3, 3), (np.int64(3), 3)])
+def test_check_optional_int_accepts(value: object, expected: int | None) -> None:
+    assert check_optional_int("k", value, minimum=1) == expected
+
+
+@pytest.mark.parametrize(("value", "shown"), [(0, "0"), (True, "True"), (2.5, "2.5"), ("2", "'2'")])
+def test_check_optional_int_refuses(value: object, shown: str) -> None:
+    with pytest.raises(ValueError, match=rf"^k must be a positive integer or None, got {shown}$"):
+        check_optional_int("k", value, minimum=1)
+
+
+def test_flipshift_integers_are_checked_and_stored_as_int() -> None:
+    from privmeter.signals.augment import FlipShift
+
+    aug = FlipShift(shift=np.int64(1), stride=np.int32(1))  # type: ignore[arg-type]
+    assert type(aug.shift) is int and type(aug.stride) is int
+    with pytest.raises(ValueError, match=r"^shift must be a non-negative integer, got True$"):
+        FlipShift(shift=True)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^stride must be a positive integer, got 0$"):
+        FlipShift(stride=0)
+
+
+def test_audit_n_references_message_names_the_bound_of_the_game() -> None:
+    """The algorithm game needs a reference model: 0 was refused as "non-negative"."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+
+    from privmeter import Audit
+    from privmeter.training import SklearnTrainer
+
+    x, y = load_breast_cancer(return_X_y=True)
+    trainer = SklearnTrainer(LogisticRegression(max_iter=50))
+    with pytest.raises(ValueError, match=r"^n_references must be a positive integer, got 0$"):
+        Audit((x, y), trainer, game="algorithm", n_references=0, progress=False)
+    with pytest.raises(ValueError, match=r"^n_references must be a non-negative integer, got -1$"):
+        Audit((x, y), trainer, n_references=-1, progress=False)

@@ -20,6 +20,7 @@ __all__ = [
     "check_fraction",
     "check_indices",
     "check_int",
+    "check_optional_int",
     "check_seed",
     "is_int",
 ]
@@ -92,6 +93,29 @@ def check_int(
     if (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
         raise ValueError(f"{name} must be {_int_kind(minimum, maximum)}, got {v}")
     return v
+
+
+def check_optional_int(
+    name: str, value: object, *, minimum: int | None = None, maximum: int | None = None
+) -> int | None:
+    """:func:`check_int`, with ``None`` passed through (and named in the message).
+
+    Examples
+    --------
+    >>> check_optional_int("num_threads", None, minimum=1) is None
+    True
+    >>> check_optional_int("num_threads", 0, minimum=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: num_threads must be a positive integer or None, got 0
+    """
+    if value is None:
+        return None
+    if not is_int(value) or not (
+        (minimum is None or int(value) >= minimum) and (maximum is None or int(value) <= maximum)
+    ):
+        raise ValueError(f"{name} must be {_int_kind(minimum, maximum)} or None, got {value!r}")
+    return int(value)
 
 
 def check_seed(value: object) -> int:

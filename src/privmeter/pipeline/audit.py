@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from privmeter._validation import check_fraction
+from privmeter._validation import check_fraction, check_int
 from privmeter.attacks import ScoredAttack, attack_info, run_attack, score_attack
 from privmeter.pipeline import build as _build
 from privmeter.pipeline import card as _cards
@@ -213,14 +213,7 @@ class Audit:
             raise ValueError(f"unknown game {self.game!r}{hint}; expected one of {GAMES}")
         # validated values live in private fields; the user's arguments stay as given
         self._seed = check_seed(self.seed)
-        if (
-            isinstance(self.n_references, bool)
-            or not isinstance(self.n_references, (int, np.integer))
-            or self.n_references < (0 if self.game == "model" else 1)
-        ):
-            raise ValueError(
-                f"n_references must be a non-negative integer, got {self.n_references!r}"
-            )
+        check_int("n_references", self.n_references, minimum=0 if self.game == "model" else 1)
         frac = self.population_fraction
         if frac is None:
             frac = 0.6 if self.game == "model" and not self.online else 0.3

@@ -105,10 +105,8 @@ class FlipShift(Augmentation):
     n_queries: int | None = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
-        if isinstance(self.shift, bool) or not isinstance(self.shift, int) or self.shift < 0:
-            raise ValueError(f"shift must be a non-negative integer, got {self.shift!r}")
-        if isinstance(self.stride, bool) or not isinstance(self.stride, int) or self.stride < 1:
-            raise ValueError(f"stride must be a positive integer, got {self.stride!r}")
+        object.__setattr__(self, "shift", check_int("shift", self.shift, minimum=0))
+        object.__setattr__(self, "stride", check_int("stride", self.stride, minimum=1))
         if self.padding not in ("reflect", "zero"):
             raise ValueError(f"padding must be 'reflect' or 'zero', got {self.padding!r}")
         available = (2 if self.flip else 1) * len(self.offsets())

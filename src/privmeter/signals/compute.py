@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from privmeter._validation import check_optional_int
 from privmeter.models.base import ModelAccess
 from privmeter.signals.augment import Augmentation
 from privmeter.signals.registry import Signal, _n_rows, get_signal
@@ -94,10 +95,7 @@ def compute_signal(
             f"augmentations must be an Augmentation (FlipShift, GaussianNoise, ...), got "
             f"{type(augmentations).__name__}"
         )
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-    ):
-        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    batch_size = check_optional_int("batch_size", batch_size, minimum=1)
     n = _n_rows(x)
     y_arr = np.asarray(y)
     if y_arr.ndim == 0 or y_arr.shape[0] != n:

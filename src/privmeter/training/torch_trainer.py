@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike
 from torch import nn
 
 from privmeter._progress import tick
-from privmeter._validation import check_int
+from privmeter._validation import check_int, check_optional_int
 from privmeter.training._hashing import (
     as_numpy,
     callable_identity,
@@ -201,14 +201,7 @@ class TorchTrainer:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
-        if self.num_threads is not None and (
-            isinstance(self.num_threads, bool)
-            or not isinstance(self.num_threads, int)
-            or self.num_threads < 1
-        ):
-            raise ValueError(
-                f"num_threads must be a positive integer or None, got {self.num_threads!r}"
-            )
+        check_optional_int("num_threads", self.num_threads, minimum=1)
         if self.lr == 0:
             raise ValueError("lr must be positive, got 0")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from privmeter._progress import ProgressBar
-from privmeter._validation import as_membership, check_int
+from privmeter._validation import as_membership, check_int, is_int
 from privmeter.training._hashing import (
     as_numpy,
     check_seed,
@@ -125,7 +125,7 @@ def _check_keep(keep: ArrayLike, n_rows: int) -> NDArray[np.bool_]:
 
 
 def _resolve_seeds(seeds: int | Sequence[int] | NDArray[np.integer[Any]], n: int) -> list[int]:
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+    if is_int(seeds):
         return spawn_seeds(int(seeds), n)
     seq = list(seeds)  # type: ignore[arg-type]
     if len(seq) != n:
