@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from privmeter._io import atomic_write
 from privmeter.report import tables
 from privmeter.result import AttackResult
 
@@ -362,7 +363,7 @@ def save_report(
         if "png" in fmts:
             for name, data in figures.items():
                 p = out / name
-                tables._atomic_write(p, data)
+                atomic_write(p, data)
                 written.append(p)
         if "html" in fmts:
             from privmeter.report.html import write_html
@@ -453,7 +454,7 @@ class _ArrayStore:
                 raise TypeError(f"array {k!r} has dtype {a.dtype}; only numbers and text")
         np.savez(buf, **self._arrays)  # type: ignore[arg-type]
         data = buf.getvalue()
-        tables._atomic_write(path, data)
+        atomic_write(path, data)
         return {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(),
                 "bytes": len(data)}
 

@@ -474,7 +474,7 @@ def records_table(results: Sequence[AttackResult]) -> RecordsTable:
     )
 
 
-# one atomic write for the cache and the reports (report/__init__.py and pdf.py call it here)
+# one atomic write for the cache and the reports (privmeter._io; pdf.py calls it here)
 _atomic_write = atomic_write
 
 
