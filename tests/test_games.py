@@ -133,7 +133,7 @@ def test_too_little_data_is_refused_by_name() -> None:
 
 def test_check_records_names_the_offending_value() -> None:
     np.testing.assert_array_equal(check_records([5, 1, 3], 10), [1, 3, 5])
-    with pytest.raises(ValueError, match=r"row index 12 \(and 1 more\) is outside .* \[0, 9\]"):
+    with pytest.raises(ValueError, match=r"records must lie in \[0, 9\] .*; got 12 \(and 1 more\)"):
         check_records([12, 1, -1], 10)
     with pytest.raises(ValueError, match="row index 3 is listed more than once"):
         check_records([3, 1, 3], 10)

@@ -110,9 +110,9 @@ def test_keep_matrix_errors(kwargs: dict[str, object], error: type[Exception], m
 def test_target_membership() -> None:
     assert target_membership([3, 0], 5).tolist() == [True, False, False, True, False]
     assert not target_membership([], 3).any()
-    with pytest.raises(ValueError, match=r"must lie in \[0, 4\]; got 5"):
+    with pytest.raises(ValueError, match=r"must lie in \[0, 4\] \(the dataset has 5 rows\); got 5"):
         target_membership([1, 5], 5)
-    with pytest.raises(ValueError, match=r"duplicates, e.g. 2"):
+    with pytest.raises(ValueError, match=r"train_indices: row index 2 is listed more than once"):
         target_membership([2, 2], 5)
     with pytest.raises(ValueError, match=r"must be integers, got dtype float64"):
         target_membership([0.5], 5)

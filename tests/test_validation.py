@@ -194,7 +194,8 @@ def test_check_indices_empty_only_when_allowed() -> None:
         ([0.0, 1.0], {}, r"^idx must be integers, got dtype float64$"),
         ([True, False], {}, r"got a boolean mask; use np.flatnonzero\(mask\)"),
         ([[0, 1]], {}, r"^idx must be one-dimensional, got shape \(1, 2\)$"),
-        ([2, 1, 1, 2], {"distinct": True}, r"^idx: index 2 is listed more than once$"),
+        ([2, 1, 1, 2], {"distinct": True}, r"^idx: row index 1 is listed more than once$"),
+        ([7, 1, -1], {}, r"^idx must lie in \[0, 4\] .*; got 7 \(and 1 more\)$"),
     ],
 )
 def test_check_indices_refuses(array: object, kwargs: dict[str, bool], match: str) -> None:

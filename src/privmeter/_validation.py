@@ -297,7 +297,7 @@ def check_indices(
     >>> check_indices("indices", [1, 1], 5, distinct=True)
     Traceback (most recent call last):
     ...
-    ValueError: indices: index 1 is listed more than once
+    ValueError: indices: row index 1 is listed more than once
     """
     idx = np.asarray(array)
     if idx.ndim != 1:
@@ -314,15 +314,17 @@ def check_indices(
         raise ValueError(f"{name} is empty: a model needs at least one training point")
     bad = (idx < 0) | (idx >= n)
     if bad.any():
+        n_bad = int(bad.sum())
+        more = f" (and {n_bad - 1} more)" if n_bad > 1 else ""
         raise ValueError(
-            f"{name} must lie in [0, {n - 1}] (the dataset has {n} rows); got {int(idx[bad][0])}"
+            f"{name} must lie in [0, {n - 1}] (the dataset has {n} rows); got "
+            f"{int(idx[bad][0])}{more}"
         )
     out = idx.astype(np.int64, copy=False)
     if distinct:
-        values, first, counts = np.unique(out, return_index=True, return_counts=True)
-        dup = counts > 1
-        if dup.any():
-            # the duplicate whose first occurrence comes first
-            v = values[dup][np.argmin(first[dup])]
-            raise ValueError(f"{name}: index {int(v)} is listed more than once")
+        values, counts = np.unique(out, return_counts=True)
+        if (counts > 1).any():  # the smallest duplicated index
+            raise ValueError(
+                f"{name}: row index {int(values[counts > 1][0])} is listed more than once"
+            )
     return out

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from privmeter._validation import check_seed
+from privmeter._validation import check_indices, check_seed
 
 __all__ = [
     "GAMES",
@@ -89,17 +89,7 @@ def check_records(records: Any, n: int) -> NDArray[np.int64]:
             f"records must be a number of records or a list of row indices (integers), got "
             f"{records!r}"
         )
-    out = raw[(raw < 0) | (raw >= n)]
-    if out.size:
-        more = f" (and {out.size - 1} more)" if out.size > 1 else ""
-        raise ValueError(
-            f"records: row index {int(out[0])}{more} is outside the data's rows [0, {n - 1}]"
-        )
-    recs, counts = np.unique(raw.astype(np.int64), return_counts=True)
-    if (counts > 1).any():
-        raise ValueError(
-            f"records: row index {int(recs[np.argmax(counts > 1)])} is listed more than once"
-        )
+    recs = np.sort(check_indices("records", raw, n, distinct=True, allow_empty=True))
     if recs.size < 2:
         raise ValueError(f"records must hold at least 2 row indices, got {recs.size}")
     return recs

@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from privmeter._validation import check_int
+from privmeter._validation import check_indices, check_int
 
 __all__ = ["KeepScheme", "keep_matrix", "target_membership"]
 
@@ -154,22 +154,7 @@ def target_membership(train_indices: ArrayLike, n_points: int) -> NDArray[np.boo
     (3, 4)
     """
     n = check_int("n_points", n_points, minimum=1)
-    idx = np.asarray(train_indices)
-    if idx.size == 0:
-        idx = idx.astype(np.int64)
-    if idx.ndim != 1:
-        raise ValueError(f"train_indices must be one-dimensional, got shape {idx.shape}")
-    if idx.dtype.kind not in "iu":
-        raise ValueError(f"train_indices must be integers, got dtype {idx.dtype}")
-    bad = (idx < 0) | (idx >= n)
-    if bad.any():
-        raise ValueError(
-            f"train_indices must lie in [0, {n - 1}]; got {int(idx[bad][0])} at position "
-            f"{int(np.argmax(bad))}"
-        )
-    uniq, counts = np.unique(idx, return_counts=True)
-    if (counts > 1).any():
-        raise ValueError(f"train_indices contain duplicates, e.g. {int(uniq[counts > 1][0])}")
+    idx = check_indices("train_indices", train_indices, n, distinct=True, allow_empty=True)
     member = np.zeros(n, dtype=bool)
     member[idx] = True
     return member
