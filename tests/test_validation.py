@@ -254,3 +254,20 @@ def test_audit_n_references_message_names_the_bound_of_the_game() -> None:
         Audit((x, y), trainer, game="algorithm", n_references=0, progress=False)
     with pytest.raises(ValueError, match=r"^n_references must be a non-negative integer, got -1$"):
         Audit((x, y), trainer, n_references=-1, progress=False)
+
+
+def test_flipshift_n_queries_numpy_integer_stored_as_int_and_bool_refused() -> None:
+    from privmeter.signals.augment import FlipShift
+
+    aug = FlipShift(shift=1, n_queries=np.int64(3))  # type: ignore[arg-type]
+    assert type(aug.n_queries) is int and aug.n_queries == 3
+    with pytest.raises(ValueError, match=r"makes 1 to \d+ queries, got n_queries=True"):
+        FlipShift(shift=1, n_queries=True)  # type: ignore[arg-type]
+
+
+def test_one_run_p_value_refuses_bool_counts() -> None:
+    from privmeter.dp_audit import one_run_p_value
+
+    assert 0.0 < one_run_p_value(np.int64(100), 10, 6, 0.0) <= 1.0
+    with pytest.raises(ValueError, match=r"m, r and v must be integers, got m=100, r=True, v=1"):
+        one_run_p_value(100, True, 1, 0.0)  # type: ignore[arg-type]

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from privmeter._validation import as_membership, check_fraction
+from privmeter._validation import as_membership, check_fraction, is_int
 
 __all__ = ["OneRunAudit", "one_run_epsilon", "one_run_p_value"]
 
@@ -48,8 +48,7 @@ def one_run_p_value(m: int, r: int, v: int, eps: float, delta: float = 0.0) -> f
     >>> round(one_run_p_value(1000, 100, 60, 0.0), 4)  # a fair coin: P[Bin(100, .5) >= 60]
     0.0284
     """
-    if not (isinstance(m, (int, np.integer)) and isinstance(r, (int, np.integer))
-            and isinstance(v, (int, np.integer))):
+    if not (is_int(m) and is_int(r) and is_int(v)):
         raise ValueError(f"m, r and v must be integers, got m={m!r}, r={r!r}, v={v!r}")
     if not 0 <= v <= r <= m:
         raise ValueError(f"need 0 <= v <= r <= m, got v={v}, r={r}, m={m}")

@@ -13,7 +13,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 from numpy.typing import NDArray
 
-from privmeter._validation import as_membership
+from privmeter._validation import as_membership, is_int
 from privmeter.signals.numerics import (
     SIGNAL_KINDS,
     SignalKind,
@@ -368,7 +368,7 @@ class SignalTable:
             If the index is out of range, if the target has no member or no non-member among
             the audit points, or if a population point is a member of the target.
         """
-        if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
+        if not is_int(target):
             raise ValueError(f"target must be an integer model index, got {target!r}")
         t = int(target)
         if not 0 <= t < self.n_models:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from privmeter._validation import check_int
+from privmeter._validation import check_int, is_int
 
 __all__ = ["Augmentation", "FlipShift", "GaussianNoise"]
 
@@ -113,12 +113,12 @@ class FlipShift(Augmentation):
         n = self.n_queries
         if n is None:
             n = available
-        elif isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= available:
+        elif not is_int(n) or not 1 <= n <= available:
             raise ValueError(
                 f"FlipShift(shift={self.shift}, stride={self.stride}, flip={self.flip}) makes "
                 f"1 to {available} queries, got n_queries={n!r}"
             )
-        object.__setattr__(self, "n_queries", n)
+        object.__setattr__(self, "n_queries", int(n))
 
     def offsets(self) -> list[tuple[int, int]]:
         """The ``(dy, dx)`` shifts: ``(0, 0)`` first, then by size (largest coordinate)."""
