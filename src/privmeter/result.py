@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from privmeter import metrics
+from privmeter._validation import is_int
 from privmeter.metrics import DEFAULT_FPR_LEVELS, EpsilonBound, RocCurve, TprAtFpr
 
 __all__ = ["RESULT_SCHEMA_VERSION", "AttackResult", "jsonable"]
@@ -382,10 +383,10 @@ def _check_result_fields(d: dict[str, Any]) -> None:
         raise ValueError(f"{where}: 'attack' must be a string, got {name!r}")
     if not isinstance(d["params"], dict):
         raise ValueError(f"{where}: 'params' must be a JSON object, got {d['params']!r}")
-    if not isinstance(d["target"], int) or isinstance(d["target"], bool):
+    if not is_int(d["target"]):
         raise ValueError(f"{where}: 'target' must be an integer, got {d['target']!r}")
     seed = d["seed"]
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+    if seed is not None and not is_int(seed):
         raise ValueError(f"{where}: 'seed' must be an integer or null, got {seed!r}")
     for key in ("confidence", "delta"):
         if not _is_number(d[key]):
