@@ -161,7 +161,8 @@ def test_as_membership_keeps_the_shape() -> None:
         ([1.0, float("nan")], r"got nan at index 1$"),
         ([-1, 1], r"got -1 at index 0$"),
         (np.array([[1, 0], [0, 3]]), r"got 3 at index \(1, 1\)$"),
-        (["a", "b"], r"^m must be boolean \(or 0/1\), got dtype <U1$"),
+        (["a", "b"], r"^m must be boolean \(or 0/1\), got dtype <U1 \('a' at index 0\)$"),
+        ([True, None], r"^m must be boolean \(or 0/1\), got dtype object \(None at index 1\)$"),
     ],
 )
 def test_as_membership_refuses_other_values(array: object, match: str) -> None:
@@ -271,3 +272,17 @@ def test_one_run_p_value_refuses_bool_counts() -> None:
     assert 0.0 < one_run_p_value(np.int64(100), 10, 6, 0.0) <= 1.0
     with pytest.raises(ValueError, match=r"m, r and v must be integers, got m=100, r=True, v=1"):
         one_run_p_value(100, True, 1, 0.0)  # type: ignore[arg-type]
+
+
+def test_loaded_result_membership_names_the_value_and_index() -> None:
+    from privmeter.result import AttackResult
+
+    res = AttackResult.from_scores("loss", [0.9, 0.1, 0.8, 0.2], [True, False, True, False])
+    d = res.to_dict()
+    d["membership"] = [1, 0, 0.5, 0]
+    match = r"^result 'loss': membership must be boolean \(or 0/1\), got 0.5 at index 2$"
+    with pytest.raises(ValueError, match=match):
+        AttackResult.from_dict(d)
+    d["membership"] = [True, False, "yes", False]
+    with pytest.raises(ValueError, match=r"got dtype <U\d+ \('True' at index 0\)"):
+        AttackResult.from_dict(d)

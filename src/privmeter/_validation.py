@@ -202,6 +202,10 @@ def check_bool(name: str, value: object) -> bool:
     return bool(value)
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating))
+
+
 def _index(flat: int, shape: tuple[int, ...]) -> str:
     if len(shape) == 1:
         return str(flat)
@@ -242,7 +246,14 @@ def as_membership(name: str, array: ArrayLike) -> NDArray[np.bool_]:
     if arr.dtype == np.bool_:
         return arr
     if arr.dtype.kind not in "iuf":
-        raise ValueError(f"{name} must be boolean (or 0/1), got dtype {arr.dtype}")
+        example = ""
+        if arr.size:
+            values = arr.ravel().tolist()
+            first = next(
+                (i for i, v in enumerate(values) if not (_is_number(v) and v in (0, 1))), 0
+            )
+            example = f" ({values[first]!r} at index {_index(first, arr.shape)})"
+        raise ValueError(f"{name} must be boolean (or 0/1), got dtype {arr.dtype}{example}")
     bad = ~np.isin(arr, (0, 1))
     if bad.any():
         first = int(np.argmax(bad.ravel()))

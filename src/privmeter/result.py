@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from privmeter import metrics
-from privmeter._validation import is_int
+from privmeter._validation import as_membership, is_int
 from privmeter.metrics import DEFAULT_FPR_LEVELS, EpsilonBound, RocCurve, TprAtFpr
 
 __all__ = ["RESULT_SCHEMA_VERSION", "AttackResult", "jsonable"]
@@ -318,14 +318,7 @@ class AttackResult:
             raise ValueError(
                 f"result {d['attack']!r}: scores must be numbers, got dtype {scores.dtype}"
             )
-        membership = np.asarray(src["membership"])
-        if membership.dtype != np.bool_ and not (
-            membership.dtype.kind in "iuf" and np.isin(membership, (0, 1)).all()
-        ):
-            raise ValueError(
-                f"result {d['attack']!r}: membership must be boolean (or 0/1), got "
-                f"values such as {_first_bad(membership, lambda a: ~np.isin(a, (0, 1)))!r}"
-            )
+        membership = as_membership(f"result {d['attack']!r}: membership", src["membership"])
         return cls.from_scores(
             d["attack"],
             scores.astype(np.float64),
