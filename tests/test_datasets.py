@@ -199,7 +199,7 @@ def test_synthetic_purchase_is_learnable_and_overfittable() -> None:
 def test_synthetic_purchase_option_errors() -> None:
     with pytest.raises(ValueError, match=r"flip_rate must lie in \[0.0, 0.5\], got 0.7"):
         load_dataset("synthetic_purchase", flip_rate=0.7)
-    with pytest.raises(ValueError, match="n must be at least 1, got 0"):
+    with pytest.raises(ValueError, match="n must be a positive integer, got 0"):
         load_dataset("synthetic_purchase", n=0)
     with pytest.raises(ValueError, match="n_classes must be an integer"):
         load_dataset("synthetic_purchase", n_classes=2.5)
@@ -254,7 +254,9 @@ def test_dataset_coerces_dtypes() -> None:
         ({"class_names": ("a", "b", "c")}, ValueError, "got 3 class_names for 2 classes"),
         ({"image_shape": (1, 3, 3)}, ValueError, r"image_shape \(1, 3, 3\) does not match"),
         ({"task": "regression", "n_classes": 2}, ValueError, "classification only"),
-        ({"n_classes": 0}, ValueError, "n_classes must be at least 1"),
+        ({"n_classes": 0}, ValueError, "n_classes must be a positive integer, got 0"),
+        ({"n_classes": True}, ValueError, "n_classes must be a positive integer, got True"),
+        ({"n_classes": 2.0}, ValueError, "n_classes must be a positive integer, got 2.0"),
     ],
 )
 def test_dataset_validation_errors(
@@ -373,7 +375,10 @@ def test_split_indices_fractions() -> None:
         (100, [-1, 5], "non-negative"),
         (100, [], "must not be empty"),
         (100, [True, 3], "sizes must be numbers"),
-        (-1, [1], "n must be a non-negative integer"),
+        (-1, [1], "n must be a non-negative integer, got -1"),
+        (True, [1], "n must be a non-negative integer, got True"),
+        (10, [np.bool_(True)], "sizes must be numbers, got np.True_"),
+        (10, ["3"], "sizes must be numbers, got '3'"),
         (10, "ab", "sequence of sizes or fractions"),
     ],
 )
@@ -887,3 +892,18 @@ def test_load_texas(tmp_path: Path) -> None:
         load_texas(fpath, zero)
     with pytest.raises(FileNotFoundError, match=r"Texas labels file not found: .*gone"):
         load_texas(fpath, tmp_path / "gone")
+
+
+def test_numpy_scalars_pass_the_shared_checks() -> None:
+    """n, sizes and n_classes accept numpy integers and floats (one check per kind of value)."""
+    parts = split_indices(np.int64(10), [np.int32(4), np.int64(6)], seed=0)
+    assert [len(p) for p in parts] == [4, 6]
+    assert [len(p) for p in split_indices(10, [np.float32(0.5), 0.5], seed=0)] == [5, 5]
+    ds = Dataset(np.zeros((3, 2)), np.array([0, 1, 0]), n_classes=np.int64(4))
+    assert ds.n_classes == 4 and type(ds.n_classes) is int
+    ds = load_dataset("synthetic_purchase", n=np.int64(50), n_classes=np.int64(3), seed=0)
+    assert len(ds) == 50 and ds.n_classes == 3
+    with pytest.raises(ValueError, match="n_classes must be an integer >= 2, got 1"):
+        load_dataset("synthetic_purchase", n_classes=1)
+    with pytest.raises(ValueError, match="flip_rate must be a number, got True"):
+        load_dataset("synthetic_purchase", flip_rate=True)

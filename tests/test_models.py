@@ -181,7 +181,7 @@ def test_torch_bad_arguments() -> None:
         TorchModel(lambda x: x)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
         TorchModel(nn.Linear(2, 2), batch_size=0)
-    with pytest.raises(ValueError, match="n_classes must be an integer >= 2, got 1"):
+    with pytest.raises(ValueError, match="n_classes must be an integer >= 2 or None, got 1"):
         TorchModel(nn.Linear(2, 2), n_classes=1)
     with pytest.raises(ValueError, match="parameters are on cpu but device='meta'"):
         TorchModel(nn.Linear(2, 2), device="meta")
@@ -421,3 +421,44 @@ def test_check_class_indices_without_n_classes() -> None:
         check_class_indices([0, 1], n_classes=None, source="M")
     with pytest.raises(ValueError, match=r"labels must be 1-D, got shape \(1, 2\)"):
         check_class_indices([[0, 1]], n_classes=2, source="M")
+
+
+def test_integer_arguments_share_one_check(mlp: nn.Module) -> None:
+    """batch_size, grad_batch_size and n_classes: numpy integers pass, bools never do."""
+    torch_model = TorchModel(mlp, batch_size=np.int64(4), grad_batch_size=np.int32(2))
+    assert type(torch_model.batch_size) is int and torch_model.batch_size == 4
+    assert type(torch_model.grad_batch_size) is int and torch_model.grad_batch_size == 2
+    for kwargs, message in [
+        ({"batch_size": True}, "batch_size must be a positive integer, got True"),
+        ({"batch_size": 2.0}, "batch_size must be a positive integer, got 2.0"),
+        ({"grad_batch_size": 0}, "grad_batch_size must be a positive integer or None, got 0"),
+        ({"grad_batch_size": False}, "grad_batch_size must be a positive integer or None"),
+        ({"n_classes": True}, "n_classes must be an integer >= 2 or None, got True"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            TorchModel(mlp, **kwargs)
+    assert TorchModel(mlp, n_classes=np.int64(10)).n_classes == 10
+    api = _api(np.array([0.5, 0.5]))
+    box = BlackBoxModel(api, n_classes=np.int64(2), batch_size=np.int64(3))
+    assert box.n_classes == 2 and box.batch_size == 3
+    with pytest.raises(ValueError, match="n_classes must be an integer >= 2, got True"):
+        BlackBoxModel(api, n_classes=True)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer or None, got 0"):
+        LabelOnlyModel(lambda x: np.zeros(len(x), dtype=int), n_classes=2, batch_size=0)
+    clf = LogisticRegression(max_iter=200).fit(np.eye(2), [0, 1])
+    assert SklearnModel(clf, batch_size=np.int16(5)).batch_size == 5
+    for bad in (True, 0, 1.5):
+        with pytest.raises(ValueError, match="batch_size must be a positive integer or None"):
+            SklearnModel(clf, batch_size=bad)
+
+
+def test_unknown_architecture_suggests_close_names() -> None:
+    from privmeter.architectures import make_factory
+
+    with pytest.raises(ValueError, match=r"unknown architecture 'mpl' \(did you mean 'mlp'\?\); "
+                       "built-in: logistic, mlp, cnn, wide_resnet"):
+        make_factory("mpl", input_shape=(4,), n_classes=2)
+    with pytest.raises(ValueError, match=r"unknown architecture 'transformer'; built-in"):
+        make_factory("transformer", input_shape=(3, 8, 8), n_classes=2)
+    with pytest.raises(ValueError, match=r"did you mean 'wide_resnet'\?"):
+        make_factory("wide_resnt", input_shape=(3, 8, 8), n_classes=2)

@@ -14,6 +14,7 @@ from privmeter._validation import (
     check_optional_int,
     check_seed,
     is_int,
+    is_real,
 )
 from privmeter.pipeline import games
 from privmeter.training import _hashing
@@ -286,3 +287,12 @@ def test_loaded_result_membership_names_the_value_and_index() -> None:
     d["membership"] = [True, False, "yes", False]
     with pytest.raises(ValueError, match=r"got dtype <U\d+ \('True' at index 0\)"):
         AttackResult.from_dict(d)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(0.5, True), (np.float32(0.5), True), (3, True), (np.int8(3), True), (float("nan"), True),
+     (True, False), (np.bool_(False), False), ("0.5", False), (None, False), (1j, False)],
+)
+def test_is_real(value: object, expected: bool) -> None:
+    assert is_real(value) is expected

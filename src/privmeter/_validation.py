@@ -23,6 +23,7 @@ __all__ = [
     "check_optional_int",
     "check_seed",
     "is_int",
+    "is_real",
 ]
 
 
@@ -35,6 +36,21 @@ def is_int(value: object) -> TypeGuard[int | np.integer[Any]]:
     (True, True, False, False)
     """
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_real(value: object) -> TypeGuard[int | float | np.integer[Any] | np.floating[Any]]:
+    """Whether ``value`` is a real number (Python or numpy int or float), bools excluded.
+
+    NaN and infinities are numbers here; check finiteness separately where it matters.
+
+    Examples
+    --------
+    >>> is_real(0.5), is_real(np.float32(0.5)), is_real(2), is_real(True), is_real("0.5")
+    (True, True, True, False, False)
+    """
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
 
 
 def _int_kind(minimum: int | None, maximum: int | None) -> str:

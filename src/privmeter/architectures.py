@@ -6,13 +6,14 @@ Every architecture is a plain ``nn.Module`` class whose constructor takes only n
 
 from __future__ import annotations
 
-import difflib
 import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import nn
+
+from privmeter._names import _closest_names
 
 __all__ = [
     "ARCHITECTURES",
@@ -179,8 +180,8 @@ def make_factory(
     torch.Size([1, 10])
     """
     if name not in ARCHITECTURES:
-        close = difflib.get_close_matches(name, list(ARCHITECTURES), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        close = _closest_names(name, ARCHITECTURES)
+        hint = f" (did you mean {close}?)" if close is not None else ""
         raise ValueError(
             f"unknown architecture {name!r}{hint}; built-in: {', '.join(ARCHITECTURES)}"
         )

@@ -12,6 +12,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from privmeter._validation import check_int, is_int, is_real
+
 #: The tasks a :class:`Dataset` can hold.
 TASKS = ("classification", "regression")
 Task = Literal["classification", "regression"]
@@ -35,15 +37,11 @@ def _first_rows(rows: NDArray[np.intp], limit: int = 5) -> str:
 
 
 def _check_count(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return int(value)
+    return check_int(name, value, minimum=minimum)
 
 
 def _check_rate(name: str, value: Any, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+    if not is_real(value):
         raise ValueError(f"{name} must be a number, got {value!r}")
     if not low <= float(value) <= high:
         raise ValueError(f"{name} must lie in [{low}, {high}], got {value}")
@@ -145,13 +143,7 @@ class Dataset:
             if self.n_classes is None:
                 n_classes = int(y.max()) + 1 if n else 0
             else:
-                if isinstance(self.n_classes, bool) or not isinstance(
-                    self.n_classes, (int, np.integer)
-                ):
-                    raise ValueError(f"n_classes must be an integer, got {self.n_classes!r}")
-                n_classes = int(self.n_classes)
-                if n_classes < 1:
-                    raise ValueError(f"n_classes must be at least 1, got {n_classes}")
+                n_classes = check_int("n_classes", self.n_classes, minimum=1)
             out = np.flatnonzero((y < 0) | (y >= max(n_classes, 0)))
             if out.size:
                 raise ValueError(
@@ -397,20 +389,18 @@ def split_indices(
     >>> [len(p) for p in split_indices(11, [0.5, 0.5], seed=0)]
     [6, 5]
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"n must be a non-negative integer, got {n!r}")
-    n = int(n)
+    n = check_int("n", n, minimum=0)
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence | np.ndarray):
         raise ValueError(f"sizes must be a sequence of sizes or fractions, got {sizes!r}")
     values = list(sizes)
     if not values:
         raise ValueError("sizes must not be empty")
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        if not is_real(v):
             raise ValueError(f"sizes must be numbers, got {v!r}")
         if not math.isfinite(float(v)) or v < 0:
             raise ValueError(f"sizes must be non-negative and finite, got {v!r}")
-    if all(isinstance(v, (int, np.integer)) for v in values):
+    if all(is_int(v) for v in values):
         counts = [int(v) for v in values]
         if sum(counts) > n:
             raise ValueError(

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from privmeter._validation import check_int, check_optional_int
 from privmeter.models.base import (
     AccessLevel,
     Task,
@@ -21,19 +22,11 @@ __all__ = ["BlackBoxModel", "LabelOnlyModel"]
 
 
 def _check_n_classes(n_classes: int) -> int:
-    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or (
-        n_classes < 2
-    ):
-        raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}")
-    return int(n_classes)
+    return check_int("n_classes", n_classes, minimum=2)
 
 
 def _check_batch_size(batch_size: int | None) -> int | None:
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-    ):
-        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
-    return batch_size
+    return check_optional_int("batch_size", batch_size, minimum=1)
 
 
 def _n_rows(x: Any) -> int:

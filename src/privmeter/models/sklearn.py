@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from privmeter._validation import check_optional_int
 from privmeter.models.base import (
     AccessLevel,
     Task,
@@ -70,12 +71,8 @@ class SklearnModel:
                 f"{type(estimator).__name__}"
             )
         check_is_fitted(estimator)
-        if batch_size is not None and (
-            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-        ):
-            raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
         self.estimator = estimator
-        self.batch_size = batch_size
+        self.batch_size = check_optional_int("batch_size", batch_size, minimum=1)
         self.atol = float(atol)
         if is_classifier(estimator):
             self._task: Task = "classification"

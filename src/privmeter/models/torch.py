@@ -12,6 +12,7 @@ from numpy.typing import ArrayLike, NDArray
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from privmeter._validation import check_int, check_optional_int
 from privmeter.models.base import (
     AccessLevel,
     Task,
@@ -114,22 +115,11 @@ class TorchModel:
             raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
         if task not in ("classification", "regression"):
             raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if grad_batch_size is not None and (
-            isinstance(grad_batch_size, bool)
-            or not isinstance(grad_batch_size, int)
-            or grad_batch_size < 1
-        ):
-            raise ValueError(
-                f"grad_batch_size must be a positive integer, got {grad_batch_size!r}"
-            )
+        batch_size = check_int("batch_size", batch_size, minimum=1)
+        grad_batch_size = check_optional_int("grad_batch_size", grad_batch_size, minimum=1)
         if task == "regression" and n_classes is not None:
             raise ValueError(f"a regressor has no classes; got n_classes={n_classes!r}")
-        if n_classes is not None and (
-            isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2
-        ):
-            raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}")
+        n_classes = check_optional_int("n_classes", n_classes, minimum=2)
         params = list(module.parameters())
         param_device = params[0].device if params else torch.device("cpu")
         self._dtype = params[0].dtype if params else torch.get_default_dtype()

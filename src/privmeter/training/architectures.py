@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from privmeter import architectures
+from privmeter._validation import is_int
 
 __all__ = ["MLP"]
 
@@ -44,9 +45,7 @@ class MLP:
 
     def __post_init__(self) -> None:
         sizes = tuple(self.sizes)
-        if len(sizes) < 2 or any(
-            isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes
-        ):
+        if len(sizes) < 2 or not all(is_int(s) and s >= 1 for s in sizes):
             raise ValueError(f"sizes must be at least two positive integers, got {self.sizes!r}")
         if self.activation not in architectures.ACTIVATIONS:
             raise ValueError(
