@@ -329,7 +329,8 @@ def test_run_attack_result_fields_and_json_round_trip() -> None:
     t = gaussian_table(n_models=8, n_points=400, d=2.0, n_population=100, seed=1)
     res = pm.run_attack("rmia", t, target=0, online=False, a=0.5)
     assert res.attack == "rmia" and res.target == 0
-    assert res.params == {"online": False, "a": 0.5, "gamma": 1.0, "temperature": 2.0}
+    assert res.params == {"online": False, "a": 0.5, "gamma": 1.0, "temperature": 2.0,
+                          "seed": None}
     assert res.scores.shape == (400,) and res.membership.sum() == res.n_members
     assert res.auc_ci[0] <= res.auc <= res.auc_ci[1]
     assert [x.level for x in res.tpr_at_fpr] == [0.1, 0.01, 0.001, 0.0001, 0.0]
@@ -350,7 +351,17 @@ def test_list_and_info() -> None:
     assert pm.list_attacks() == ["lira", "loss", "population", "reference", "rmia", "shadow"]
     info = pm.attack_info("rmia")
     assert "ICML 2024" in info.paper
-    assert [p["name"] for p in info.parameters()] == ["online", "a", "gamma", "temperature"]
+    assert [p["name"] for p in info.parameters()] == [
+        "online", "a", "gamma", "temperature", "seed"
+    ]
+    # get_attack: the name that matches signals.get_signal, the same lookup
+    from privmeter import attacks
+
+    assert pm.get_attack is attacks.get_attack is pm.attack_info
+    assert "get_attack" in pm.__all__ and "get_attack" in attacks.__all__
+    assert pm.get_attack("rmia") == info
+    with pytest.raises(ValueError, match="rmiaa"):
+        pm.get_attack("rmiaa")
 
 
 # -------------------------------------------------------------------- bad input
@@ -709,6 +720,29 @@ def test_rmia_tuning_subsamples_large_tables(monkeypatch: pytest.MonkeyPatch) ->
     sub = pm.run_attack("rmia", t, target=0, online=False)
     assert sub.extras["a_tuned"] and len(sub.extras["a_tuning_auc"]) == 11
     assert abs(sub.extras["a"] - full.extras["a"]) <= 0.5
+
+
+def test_rmia_tuning_seed_is_explicit() -> None:
+    t = gaussian_table(n_models=8, n_points=600, d=1.5, n_population=300, seed=9)
+    default = pm.run_attack("rmia", t, target=0, online=False)
+    assert default.extras["a_tuning_model"] == 1  # seed=None: the first usable reference
+    # the same seed gives the same choice and the same scores, whatever ran in between
+    a = pm.run_attack("rmia", t, target=0, online=False, seed=3)
+    np.random.seed(12345)  # noqa: NPY002 (the global RNG plays no part)
+    pm.run_attack("rmia", t, target=0, online=False, seed=4)
+    b = pm.run_attack("rmia", t, target=0, online=False, seed=3)
+    assert a.params["seed"] == 3 and a.extras["a_tuning_model"] == b.extras["a_tuning_model"]
+    np.testing.assert_array_equal(a.scores, b.scores)
+    # different seeds may pick different pseudo-targets (7 references: some seeds differ)
+    picked = {pm.run_attack("rmia", t, target=0, online=False, seed=s).extras["a_tuning_model"]
+              for s in range(6)}
+    assert len(picked) > 1 and 0 not in picked  # never the target
+    # a fixed a ignores the seed; bad seeds are refused by name
+    fixed = [pm.run_attack("rmia", t, target=0, online=False, a=0.4, seed=s).scores
+             for s in (0, 1)]
+    np.testing.assert_array_equal(fixed[0], fixed[1])
+    with pytest.raises(ValueError, match="seed must be a non-negative integer, got -1"):
+        pm.run_attack("rmia", t, target=0, online=False, seed=-1)
 
 
 def test_shadow_with_offline_references_learns_from_their_training_points() -> None:

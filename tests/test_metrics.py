@@ -177,14 +177,45 @@ def test_epsilon_lower_bound_zero_for_random_guess() -> None:
     [
         ([1.0, np.nan], [1, 0], r"1 NaN or infinite values; first at index 1"),
         ([1.0, 2.0], [1, 1], "need both members and non-members, got 2 members of 2"),
-        ([1.0, 2.0], [1, 0, 1], r"labels have shape \(3,\) but scores have shape \(2,\)"),
+        ([1.0, 2.0], [1, 0, 1], r"membership has shape \(3,\) but scores have shape \(2,\)"),
         ([[1.0, 2.0]], [[1, 0]], "one-dimensional"),
-        ([1.0, 2.0], [2, 0], "labels must be boolean"),
+        ([1.0, 2.0], [2, 0], "membership must be boolean"),
     ],
 )
 def test_bad_metric_input(scores: object, labels: object, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         metrics.roc_curve(scores, labels)  # type: ignore[arg-type]
+
+
+_SCORES = [0.9, 0.8, 0.7, 0.6, 0.2, 0.1]
+_MEMBERSHIP = [1, 1, 0, 1, 0, 0]
+
+
+@pytest.mark.parametrize(
+    ("fn", "extra"),
+    [
+        (metrics.binary_counts, {}),
+        (metrics.roc_curve, {}),
+        (metrics.auc, {}),
+        (metrics.auc_delong_ci, {}),
+        (metrics.tpr_at_fpr, {"level": 0.5}),
+        (metrics.advantage, {}),
+        (metrics.epsilon_lower_bound, {}),
+    ],
+)
+def test_membership_keyword_and_deprecated_labels(fn: Any, extra: dict[str, Any]) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the new keyword and positional calls do not warn
+        new = fn(_SCORES, membership=_MEMBERSHIP, **extra)
+        positional = fn(_SCORES, _MEMBERSHIP, **extra)
+    with pytest.warns(DeprecationWarning, match=r"\(labels=\.\.\.\) is deprecated.*membership="):
+        old = fn(_SCORES, labels=_MEMBERSHIP, **extra)
+    assert fn.__doc__ and "Examples" in fn.__doc__  # the wrapper keeps the docstring
+    assert repr(new) == repr(positional) == repr(old)
+    with pytest.raises(TypeError, match="both membership and the deprecated labels="):
+        fn(_SCORES, membership=_MEMBERSHIP, labels=_MEMBERSHIP, **extra)
 
 
 def test_bad_levels_and_params() -> None:

@@ -81,7 +81,7 @@ def test_torch_logits_match_module_and_are_float64(mlp: nn.Module, digits: Any) 
     with torch.no_grad():
         ref = mlp(torch.tensor(x, dtype=torch.float32)).double().numpy()
     np.testing.assert_allclose(z, ref, rtol=1e-6, atol=1e-6)
-    assert model.n_classes == 10  # inferred from the output
+    assert model.n_classes is None  # not given: never learned from a query
     assert isinstance(model, ModelAccess) and isinstance(model, WhiteBoxModelAccess)
     # a trained model: well above chance on its training rows
     assert (model.predict(x[:1000]) == y[:1000]).mean() > 0.9
@@ -189,6 +189,40 @@ def test_torch_bad_arguments() -> None:
         TorchModel(nn.Linear(2, 2), task="ranking")  # type: ignore[arg-type]
 
 
+def test_torch_n_classes_is_fixed_and_calls_do_not_depend_on_order() -> None:
+    class WidthFromInput(nn.Module):
+        """A (pathological) module whose output width is the batch's first feature."""
+
+        def forward(self, x: Any) -> Any:
+            return torch.zeros(x.shape[0], int(x[0, 0]))
+
+    three, four = np.full((2, 1), 3.0), np.full((2, 1), 4.0)
+    fresh = TorchModel(WidthFromInput())
+    order_a = TorchModel(WidthFromInput())
+    assert order_a.logits(three).shape == (2, 3)
+    assert order_a.logits(four).shape == (2, 4)  # not checked against the earlier call's width
+    assert order_a.n_classes is None
+    order_b = TorchModel(WidthFromInput())
+    assert order_b.logits(four).shape == (2, 4)
+    assert order_b.logits(three).shape == (2, 3)
+    assert order_b.n_classes is None
+    # label checks and losses see only their own call: label 3 is in range for a batch of 4
+    # outputs and out of range for a batch of 3, whatever was queried before
+    for model in (fresh, order_a, order_b):
+        np.testing.assert_array_equal(model.label_index([0, 3]), [0, 3])  # no bound known
+        with pytest.raises(ValueError, match=r"label -1 \(at position 1\) is negative"):
+            model.label_index([0, -1])
+        assert model.loss(four, [0, 3]).shape == (2,)
+        with pytest.raises(ValueError, match=r"label 3 \(at position 1\) is not one of the 3"):
+            model.loss(three, [0, 3])
+    declared = TorchModel(WidthFromInput(), n_classes=3)
+    assert declared.logits(three).shape == (2, 3)
+    with pytest.raises(ValueError, match=r"4 columns; expected 3 \(n_classes\), got 4"):
+        declared.logits(four)
+    assert declared.n_classes == 3
+    np.testing.assert_array_equal(declared.label_index([0, 2]), [0, 2])
+
+
 def test_torch_labels_checked(mlp: nn.Module) -> None:
     model = TorchModel(mlp, n_classes=10)
     np.testing.assert_array_equal(model.label_index([0, 9, 3.0]), [0, 9, 3])
@@ -196,7 +230,7 @@ def test_torch_labels_checked(mlp: nn.Module) -> None:
         model.label_index([0, 10])
     with pytest.raises(ValueError, match=r"label -1 \(at position 0\)"):
         model.label_index([-1, 2])
-    with pytest.raises(ValueError, match=r"integer class indices; got dtype float64 \(e.g. 2.5"):
+    with pytest.raises(ValueError, match=r"class indices, got 2.5 at index 1 \(dtype float64\)"):
         model.label_index([1.0, 2.5])
 
 
@@ -462,3 +496,14 @@ def test_unknown_architecture_suggests_close_names() -> None:
         make_factory("transformer", input_shape=(3, 8, 8), n_classes=2)
     with pytest.raises(ValueError, match=r"did you mean 'wide_resnet'\?"):
         make_factory("wide_resnt", input_shape=(3, 8, 8), n_classes=2)
+
+
+def test_model_labels_use_the_shared_class_label_check() -> None:
+    box = BlackBoxModel(_api(np.array([0.5, 0.5])), n_classes=2)
+    np.testing.assert_array_equal(box.label_index(np.array([1.0, 0.0])), [1, 0])
+    for bad, shown in ((np.nan, "nan"), (np.inf, "inf"), (0.5, "0.5")):
+        with pytest.raises(ValueError, match=rf"labels for BlackBoxModel\(.*\) must be integer "
+                           rf"class indices, got {shown} at index 1 \(dtype float64\)"):
+            box.label_index([0.0, bad])
+    with pytest.raises(ValueError, match="must be integer class indices, got dtype <U1"):
+        box.label_index(["a", "b"])

@@ -16,6 +16,7 @@ from privmeter._version import __version__
 from privmeter.attacks import (
     AttackSpec,
     attack_info,
+    get_attack,
     list_attacks,
     register_attack,
     run_attack,
@@ -54,6 +55,7 @@ __all__ = [
     "attack_info",
     "datasets",
     "dp_audit",
+    "get_attack",
     "list_attacks",
     "logit_margin_from_logits",
     "logit_margin_from_proba",

@@ -2,13 +2,20 @@
 
 Every curve comes from one counting primitive, :func:`binary_counts`: the exact ROC of the
 scores (one point per distinct score, ties kept together), never a threshold grid.
-Convention: a higher score means "more likely a member"; ``labels`` is True for members.
+Convention: a higher score means "more likely a member"; ``membership`` is True for members.
+(The parameter was called ``labels`` before; ``labels=`` is still accepted, with a
+``DeprecationWarning``, for one release. Class labels are ``labels`` elsewhere, e.g. in
+:class:`~privmeter.SignalTable`.)
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -36,20 +43,47 @@ __all__ = [
     "tpr_at_fpr",
 ]
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _accepts_labels_keyword(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Let ``fn(scores, labels=...)`` (the old keyword) still work, with a DeprecationWarning."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if "labels" in kwargs:
+            if "membership" in kwargs or len(args) > 1:
+                raise TypeError(
+                    f"{fn.__name__}() got both membership and the deprecated labels=; pass "
+                    "membership only"
+                )
+            warnings.warn(
+                f"{fn.__name__}(labels=...) is deprecated: the keyword is now membership= "
+                "(labels means class labels elsewhere in privmeter)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            kwargs["membership"] = kwargs.pop("labels")
+        return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 #: FPR levels reported by default: 10%, 1%, 0.1%, 0.01% and 0.
 DEFAULT_FPR_LEVELS: tuple[float, ...] = (0.1, 0.01, 0.001, 0.0001, 0.0)
 
 
 def _check_scores_labels(
-    scores: ArrayLike, labels: ArrayLike
+    scores: ArrayLike, membership: ArrayLike
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     s = np.asarray(scores, dtype=np.float64)
-    y = np.asarray(labels)
+    y = np.asarray(membership)
     if s.ndim != 1:
         raise ValueError(f"scores must be one-dimensional, got shape {s.shape}")
     if y.shape != s.shape:
-        raise ValueError(f"labels have shape {y.shape} but scores have shape {s.shape}")
-    y = as_membership("labels", y)
+        raise ValueError(f"membership has shape {y.shape} but scores have shape {s.shape}")
+    y = as_membership("membership", y)
     bad = ~np.isfinite(s)
     if bad.any():
         raise ValueError(
@@ -64,8 +98,9 @@ def _check_scores_labels(
     return s, y
 
 
+@_accepts_labels_keyword
 def binary_counts(
-    scores: ArrayLike, labels: ArrayLike
+    scores: ArrayLike, membership: ArrayLike
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
     """Cumulative true and false positives at each distinct score threshold.
 
@@ -85,7 +120,7 @@ def binary_counts(
     >>> tp.tolist(), fp.tolist(), thr.tolist()
     ([1, 2, 2], [0, 1, 2], [0.9, 0.8, 0.1])
     """
-    s, y = _check_scores_labels(scores, labels)
+    s, y = _check_scores_labels(scores, membership)
     order = np.argsort(s, kind="mergesort")[::-1]
     s_sorted = s[order]
     y_sorted = y[order]
@@ -113,7 +148,8 @@ class RocCurve:
     n_neg: int
 
 
-def roc_curve(scores: ArrayLike, labels: ArrayLike) -> RocCurve:
+@_accepts_labels_keyword
+def roc_curve(scores: ArrayLike, membership: ArrayLike) -> RocCurve:
     """Exact ROC curve of membership scores (ties give one diagonal segment).
 
     Examples
@@ -122,7 +158,7 @@ def roc_curve(scores: ArrayLike, labels: ArrayLike) -> RocCurve:
     >>> r.fpr.tolist(), r.tpr.tolist()
     ([0.0, 0.0, 0.0, 0.5, 1.0], [0.0, 0.5, 1.0, 1.0, 1.0])
     """
-    tp, fp, thr = binary_counts(scores, labels)
+    tp, fp, thr = binary_counts(scores, membership)
     n_pos, n_neg = int(tp[-1]), int(fp[-1])
     tp = np.r_[0, tp].astype(np.int64)
     fp = np.r_[0, fp].astype(np.int64)
@@ -138,7 +174,8 @@ def roc_curve(scores: ArrayLike, labels: ArrayLike) -> RocCurve:
     )
 
 
-def auc(scores: ArrayLike, labels: ArrayLike) -> float:
+@_accepts_labels_keyword
+def auc(scores: ArrayLike, membership: ArrayLike) -> float:
     """Area under the exact ROC curve (= P[score_member > score_nonmember] + 0.5 P[tie]).
 
     Examples
@@ -146,7 +183,7 @@ def auc(scores: ArrayLike, labels: ArrayLike) -> float:
     >>> auc([0.9, 0.8, 0.7, 0.1], [1, 0, 1, 0])
     0.75
     """
-    r = roc_curve(scores, labels)
+    r = roc_curve(scores, membership)
     return float(np.trapezoid(r.tpr, r.fpr))
 
 
@@ -154,9 +191,10 @@ def _midranks(x: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.asarray(stats.rankdata(x, method="average"), dtype=np.float64)
 
 
+@_accepts_labels_keyword
 def auc_delong_ci(
     scores: ArrayLike,
-    labels: ArrayLike,
+    membership: ArrayLike,
     *,
     confidence: float = 0.95,
     clusters: ArrayLike | None = None,
@@ -186,7 +224,7 @@ def auc_delong_ci(
     (0.8889, True)
     """
     _check_confidence(confidence)
-    s, y = _check_scores_labels(scores, labels)
+    s, y = _check_scores_labels(scores, membership)
     pos, neg = s[y], s[~y]
     m, n = pos.size, neg.size
     r_all = _midranks(np.r_[pos, neg])
@@ -394,8 +432,9 @@ def tpr_at_fpr_from_roc(roc: RocCurve, level: float, *, confidence: float = 0.95
     )
 
 
+@_accepts_labels_keyword
 def tpr_at_fpr(
-    scores: ArrayLike, labels: ArrayLike, level: float, *, confidence: float = 0.95
+    scores: ArrayLike, membership: ArrayLike, level: float, *, confidence: float = 0.95
 ) -> TprAtFpr:
     """Largest TPR over thresholds with empirical FPR ``<= level``, with Clopper–Pearson CIs.
 
@@ -405,10 +444,11 @@ def tpr_at_fpr(
     >>> r.tpr, r.fpr, r.resolvable
     (0.3333333333333333, 0.0, False)
     """
-    return tpr_at_fpr_from_roc(roc_curve(scores, labels), level, confidence=confidence)
+    return tpr_at_fpr_from_roc(roc_curve(scores, membership), level, confidence=confidence)
 
 
-def advantage(scores: ArrayLike, labels: ArrayLike) -> float:
+@_accepts_labels_keyword
+def advantage(scores: ArrayLike, membership: ArrayLike) -> float:
     """Membership advantage ``max_t TPR(t) - FPR(t)`` (Yeom et al. 2018, CSF).
 
     Examples
@@ -416,7 +456,7 @@ def advantage(scores: ArrayLike, labels: ArrayLike) -> float:
     >>> advantage([0.9, 0.8, 0.7, 0.1], [1, 1, 0, 0])
     1.0
     """
-    r = roc_curve(scores, labels)
+    r = roc_curve(scores, membership)
     return float(np.max(r.tpr - r.fpr))
 
 
@@ -607,9 +647,10 @@ def epsilon_lower_bound_from_roc(
     ).value
 
 
+@_accepts_labels_keyword
 def epsilon_lower_bound(
     scores: ArrayLike,
-    labels: ArrayLike,
+    membership: ArrayLike,
     *,
     delta: float = 0.0,
     confidence: float = 0.95,
@@ -633,11 +674,11 @@ def epsilon_lower_bound(
     Examples
     --------
     >>> scores = [1.0] * 90 + [0.0] * 10 + [1.0] * 5 + [0.0] * 95
-    >>> labels = [1] * 100 + [0] * 100
-    >>> round(epsilon_lower_bound(scores, labels), 2)
+    >>> membership = [1] * 100 + [0] * 100
+    >>> round(epsilon_lower_bound(scores, membership), 2)
     1.84
     """
     return epsilon_lower_bound_from_roc(
-        roc_curve(scores, labels), delta=delta, confidence=confidence,
+        roc_curve(scores, membership), delta=delta, confidence=confidence,
         max_thresholds=max_thresholds,
     )

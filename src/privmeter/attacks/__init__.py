@@ -19,6 +19,10 @@ from privmeter.attacks.reference import ReferenceParams
 from privmeter.attacks.rmia import RmiaParams
 from privmeter.attacks.shadow import ShadowParams
 
+#: The spec of a registered attack by name: the same function as :func:`attack_info`, under the
+#: name that matches :func:`privmeter.get_signal` (``attack_info`` stays for compatibility).
+get_attack = attack_info
+
 __all__ = [
     "AttackOutput",
     "AttackSpec",
@@ -30,6 +34,7 @@ __all__ = [
     "ScoredAttack",
     "ShadowParams",
     "attack_info",
+    "get_attack",
     "lira",
     "list_attacks",
     "loss",

@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from privmeter import metrics
-from privmeter._validation import check_bool
+from privmeter._validation import check_bool, check_seed
 from privmeter.attacks._common import reference_models, require_refs
 from privmeter.attacks._registry import AttackOutput, AttackSpec, register_attack
 from privmeter.table import SignalTable
@@ -61,9 +61,20 @@ class RmiaParams:
     temperature: float = field(
         default=2.0, metadata={"help": "temperature T of Pr(x|theta) = sigmoid(phi / T)"}
     )
+    seed: int | None = field(
+        default=None,
+        metadata={
+            "help": "seed of a='auto' tuning's random choices (which reference model is the "
+            "pseudo-target, which points are subsampled), combined with the target index; "
+            "None: the first usable reference model, subsampled with its own index as seed "
+            "(an Audit passes its seed)"
+        },
+    )
 
     def __post_init__(self) -> None:
         check_bool("online", self.online)
+        if self.seed is not None:
+            object.__setattr__(self, "seed", check_seed(self.seed))
         if isinstance(self.a, str):
             if self.a != "auto":
                 raise ValueError(f"a must be a number in [0, 1] or 'auto', got {self.a!r}")
@@ -310,6 +321,7 @@ class TuningError(ValueError):
 def tune_a(
     table: SignalTable, target: int, *, gamma: float, temperature: float,
     grid: tuple[float, ...] = A_GRID, max_points: int = _TUNE_MAX_POINTS,
+    seed: int | None = None,
 ) -> tuple[float, list[float], int]:
     """Choose offline RMIA's ``a`` by attacking one reference model with the others.
 
@@ -323,9 +335,15 @@ def tune_a(
     membership, which must include members and non-members. Reference models trained
     outside the table therefore need their training points in the table (role
     ``reference``, with their membership) for tuning. At most ``max_points`` candidates and
-    as many z points (random, seeded by ``r``) enter the tuning AUCs. The reference models'
+    as many z points (random) enter the tuning AUCs. The reference models'
     ``Pr(x)`` averages are computed once for the whole grid, so tuning costs about one
     attack on ``2 max_points`` points plus ``len(grid)`` sorted searches.
+
+    The random choices are explicit: with ``seed=None`` the references are tried in index
+    order and ``r``'s split and subsamples are drawn from ``default_rng(r)``; with an integer
+    ``seed`` they are tried in the order of a permutation drawn from
+    ``default_rng([seed, target])`` and ``r``'s draws come from ``default_rng([seed, target,
+    r])``. Either way the result is a function of the table, the target and ``seed`` only.
 
     Returns ``(best a, AUC per grid value, pseudo-target index)``.
 
@@ -343,13 +361,15 @@ def tune_a(
     non_audit = ~table.audit_mask
     phi = table.logit_margin()
     membership = table.membership
+    if seed is not None:
+        refs = refs[np.random.default_rng([seed, target]).permutation(refs.size)]
     for r in refs:
         others = refs[refs != r]
         has_out = (~membership[others]).any(axis=0)
         z_pool = np.flatnonzero(non_audit & ~membership[r] & has_out)
         if z_pool.size < 2:
             continue
-        rng = np.random.default_rng(int(r))
+        rng = np.random.default_rng(int(r) if seed is None else [seed, target, int(r)])
         z_r = z_pool[rng.permutation(z_pool.size)[: z_pool.size // 2]]
         usable = has_out.copy()
         usable[z_r] = False
@@ -436,7 +456,8 @@ def rmia_attack(table: SignalTable, target: int, params: RmiaParams) -> AttackOu
         if params.a == "auto":
             try:
                 a, aucs, r = tune_a(
-                    table, target, gamma=params.gamma, temperature=params.temperature
+                    table, target, gamma=params.gamma, temperature=params.temperature,
+                    seed=params.seed,
                 )
             except TuningError as exc:
                 a = DEFAULT_A

@@ -72,8 +72,12 @@ class TorchModel:
         Where inputs are sent. Default: the device of the module's parameters (CPU for a module
         without parameters). Must match the parameters' device.
     n_classes : int, optional
-        Number of classes of a classifier. Default: inferred from the first output (and then
-        checked on every later output).
+        Number of classes of a classifier, fixed at construction: every output must then have
+        this many columns and every label must lie in ``0..n_classes-1``. When not given,
+        :attr:`n_classes` stays ``None`` and nothing is learned from queries: each call takes
+        the width of its own outputs as the number of classes (at least 2), so a call's result
+        never depends on earlier calls. The audit pipeline always passes the data's number of
+        classes.
     task : {"classification", "regression"}
     loss_fn : callable, optional
         Per-sample loss ``loss_fn(outputs, targets) -> (batch,)`` (``reduction="none"``) for
@@ -96,8 +100,10 @@ class TorchModel:
     >>> model = TorchModel(net, batch_size=2)
     >>> model.logits(np.zeros((5, 4))).shape
     (5, 3)
-    >>> model.n_classes, model.access
-    (3, 'grad')
+    >>> model.n_classes, model.access  # not given: never learned from a query
+    (None, 'grad')
+    >>> TorchModel(net, n_classes=3).n_classes
+    3
     """
 
     def __init__(
@@ -149,7 +155,10 @@ class TorchModel:
 
     @property
     def n_classes(self) -> int | None:
-        """Number of classes (``None`` for a regressor or before the first query)."""
+        """Number of classes given at construction (``None`` for a regressor or when not given).
+
+        Never changed by a query: without it, each query takes its own output width.
+        """
         return self._n_classes
 
     @property
@@ -253,14 +262,12 @@ class TorchModel:
             raise ValueError(f"{self!r} is a regressor: it has no logits; use predict()")
         out = self.outputs(x)
         z = check_scores(out, n_rows=out.shape[0], n_classes=self._n_classes, source=repr(self))
-        if self._n_classes is None and z.shape[0] > 0:
-            if z.shape[1] < 2:
-                raise ValueError(
-                    f"{self!r}: the module returned {z.shape[1]} column(s); a classifier needs "
-                    "one logit per class (at least 2). For a single sigmoid output s, wrap the "
-                    "module to return [0, s]"
-                )
-            self._n_classes = int(z.shape[1])
+        if self._n_classes is None and z.shape[0] > 0 and z.shape[1] < 2:
+            raise ValueError(
+                f"{self!r}: the module returned {z.shape[1]} column(s); a classifier needs "
+                "one logit per class (at least 2). For a single sigmoid output s, wrap the "
+                "module to return [0, s]"
+            )
         return z
 
     def proba(self, x: Any) -> NDArray[np.float64]:
@@ -283,20 +290,43 @@ class TorchModel:
         return out
 
     def label_index(self, y: ArrayLike) -> NDArray[np.int64]:
-        """Validate integer class labels (``0..n_classes-1``) and return them as int64."""
+        """Validate integer class labels (``0..n_classes-1``) and return them as int64.
+
+        Without ``n_classes`` given at construction (it is never learned from a query), only
+        whole non-negative numbers are required here; the upper bound is then checked against
+        each query's own outputs (by the signals, and by :meth:`loss` and
+        :meth:`per_sample_grad_norm`), so the result never depends on earlier calls.
+        """
         if self._task != "classification":
             raise ValueError(f"{self!r} is a regressor: it has no class labels")
-        return check_class_indices(y, n_classes=self._n_classes, source=repr(self))
+        return self._label_index(y, self._n_classes)
+
+    def _label_index(self, y: ArrayLike, n_classes: int | None) -> NDArray[np.int64]:
+        if n_classes is None:
+            arr = np.asarray(y)
+            if arr.dtype.kind in "if" and arr.ndim == 1 and (arr < 0).any():
+                r = int(np.argmax(arr < 0))
+                raise ValueError(
+                    f"label {arr[r].item()!r} (at position {r}) is negative; class labels of "
+                    f"{self!r} must be 0 or more"
+                )
+            n_classes = int(np.iinfo(np.int64).max)  # no upper bound known: see label_index
+        return check_class_indices(y, n_classes=n_classes, source=repr(self))
+
+    def _class_count(self, x: Any) -> int | None:
+        """``n_classes`` if given, else the output width on the first row of ``x`` (a probe
+        query, nothing stored), or ``None`` for a regressor or an empty ``x``."""
+        if self._task != "classification" or self._n_classes is not None:
+            return self._n_classes
+        first = x[:1] if isinstance(x, torch.Tensor) else self._as_numpy(x)[:1]
+        if first.shape[0] == 0:
+            return None
+        return int(self.logits(first).shape[1])
 
     # ------------------------------------------------------------- white box
-    def _targets(self, y: ArrayLike, n: int) -> torch.Tensor:
+    def _targets(self, y: ArrayLike, n: int, n_classes: int | None) -> torch.Tensor:
         if self._task == "classification":
-            if self._n_classes is None:
-                raise ValueError(
-                    f"{self!r} does not know its number of classes; pass n_classes=... or query "
-                    "logits() once first"
-                )
-            labels = self.label_index(y)
+            labels = self._label_index(y, n_classes)
             t = torch.from_numpy(labels)
         else:
             arr = np.asarray(y, dtype=np.float64)
@@ -305,17 +335,10 @@ class TorchModel:
             raise ValueError(f"x has {n} rows but y has {t.shape[0]}")
         return t.to(self.device)
 
-    def _ensure_n_classes(self, x: Any) -> None:
-        if self._task == "classification" and self._n_classes is None:
-            first = x[:1] if isinstance(x, torch.Tensor) else self._as_numpy(x)[:1]
-            if first.shape[0]:
-                self.logits(first)
-
     def loss(self, x: Any, y: ArrayLike) -> NDArray[np.float64]:
         """Per-sample loss ``loss_fn(module(x), y)``, computed on float64 outputs, ``(n,)``."""
         n = self._n_rows(x)
-        self._ensure_n_classes(x)
-        targets = self._targets(y, n)
+        targets = self._targets(y, n, self._class_count(x))
         result = np.empty(n, dtype=np.float64)
         with _eval_mode(self.module), torch.inference_mode():
             for start, stop, xb in self._batches(x, self.batch_size):
@@ -332,8 +355,7 @@ class TorchModel:
         (batch norm uses its running statistics, dropout is off).
         """
         n = self._n_rows(x)
-        self._ensure_n_classes(x)
-        targets = self._targets(y, n)
+        targets = self._targets(y, n, self._class_count(x))
         params = {k: p.detach() for k, p in self.module.named_parameters() if p.requires_grad}
         if not params:
             raise ValueError(f"{self!r} has no trainable parameters to differentiate")

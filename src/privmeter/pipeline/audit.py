@@ -428,6 +428,8 @@ class Audit:
             if "online" in fields and "online" not in params:
                 # the attack uses the reference models the way they were trained
                 params["online"] = self.online if self.game == "model" else True
+            if name == "rmia" and "seed" not in params:
+                params["seed"] = self._seed  # RMIA's a='auto' tuning follows the audit's seed
             targets = self._valid_targets(built)
             try:
                 if len(targets) == 1:
