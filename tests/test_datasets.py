@@ -137,7 +137,7 @@ def test_unknown_option_lists_accepted_ones() -> None:
 
 
 def test_register_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(datasets.builtin, "_REGISTRY", dict(datasets.builtin._REGISTRY))
+    monkeypatch.setattr(datasets.builtin, "_REGISTRY", datasets.builtin._REGISTRY.copy())
 
     def tiny(*, n: int = 3) -> Dataset:
         return Dataset(np.zeros((n, 2)), np.arange(n) % 2, name="tiny")
@@ -246,10 +246,15 @@ def test_dataset_coerces_dtypes() -> None:
         ({"x": np.array([["a"]]), "y": np.zeros(1, int)}, ValueError, "x must be numeric"),
         ({"x": np.zeros((3, 2)), "y": np.zeros(2, int)}, ValueError, r"y must have shape \(3,\)"),
         ({"task": "ranking"}, ValueError, "unknown task 'ranking'"),
-        ({"y": np.array([0.0, 0.5, 1.0, 0.0])}, ValueError, r"row 1 has 0\.5"),
+        ({"y": np.array([0.0, 0.5, 1.0, 0.0])}, ValueError, r"got 0\.5 at index 1"),
         ({"y": np.array([0, 1, 5, 0]), "n_classes": 3}, ValueError, r"row 2 has label 5"),
         ({"y": np.array([0, -1, 1, 0])}, ValueError, r"row 1 has label -1"),
-        ({"y": np.array(["a", "b", "a", "b"])}, ValueError, "class labels must be integers"),
+        ({"y": np.array(["a", "b", "a", "b"])}, ValueError,
+         r"class labels must be integer class indices, got dtype <U1 \(string labels: encode"),
+        ({"y": np.array([0, 1, 0.5, 1])}, ValueError,
+         r"class labels must be integer class indices, got 0.5 at index 2 \(dtype float64\) "
+         r"\(for real-valued targets use task='regression'\)"),
+        ({"y": np.array([0, 1, np.inf, 1])}, ValueError, r"got inf at index 2"),
         ({"feature_names": ("a",)}, ValueError, "got 1 feature_names for 2 features"),
         ({"class_names": ("a", "b", "c")}, ValueError, "got 3 class_names for 2 classes"),
         ({"image_shape": (1, 3, 3)}, ValueError, r"image_shape \(1, 3, 3\) does not match"),

@@ -52,3 +52,51 @@ def test_unknown_key_is_named_with_a_suggestion() -> None:
         check_keys(["ye2022", "nope"], owner="attack 'x'")
     with pytest.raises(TypeError, match=r"cites must be a sequence of keys, got the string"):
         check_keys("ye2022", owner="attack 'x'")
+
+
+def test_every_builtin_signal_cites_known_keys() -> None:
+    from privmeter.signals import get_signal, list_signals
+
+    expected = {
+        "logit_margin": ("carlini2022",),
+        "probability": ("zarifzadeh2024",),
+        "taylor_softmax": ("zarifzadeh2024", "debrebisson2016"),
+        "loss": ("yeom2018",),
+        "entropy": ("salem2019", "song2021"),
+        "modified_entropy": ("song2021",),
+        "correctness": ("yeom2018", "choquettechoo2021"),
+        "robustness": ("choquettechoo2021",),
+        "squared_error": ("yeom2018",),
+        "grad_norm": ("nasr2019",),
+    }
+    assert {n: get_signal(n).cites for n in expected} == expected
+    for name in list_signals():
+        sig = get_signal(name)
+        assert all(k in REFERENCES for k in sig.cites), name
+    # ``paper`` stays readable: the bibliography entries of the keys, literal oracle
+    assert get_signal("entropy").paper == (
+        "A. Salem, Y. Zhang, M. Humbert, P. Berrang, M. Fritz, M. Backes. ML-Leaks: Model and "
+        "Data Independent Membership Inference Attacks and Defenses on Machine Learning Models. "
+        "NDSS 2019; L. Song, P. Mittal. Systematic Evaluation of Privacy Risks of Machine "
+        "Learning Models. USENIX Security 2021"
+    )
+
+
+def test_a_signal_with_an_unknown_citation_is_refused() -> None:
+    import numpy as np
+
+    from privmeter.signals import Signal
+
+    def fn(m: object, x: object, y: object) -> np.ndarray:
+        return np.zeros(1)
+
+    with pytest.raises(ValueError, match=r"signal 'mine': unknown reference key 'carlini2023' "
+                       r"\(did you mean 'carlini2022'\?\)"):
+        Signal(name="mine", fn=fn, higher_is_member=True, kind="custom", requires="label",
+               cites=("carlini2023",))
+    with pytest.raises(TypeError, match=r"signal 'mine': cites must be a sequence of keys"):
+        Signal(name="mine", fn=fn, higher_is_member=True, kind="custom", requires="label",
+               cites="carlini2022")  # type: ignore[arg-type]
+    explicit = Signal(name="mine", fn=fn, higher_is_member=True, kind="custom",
+                      requires="label", cites=("yeom2018",), paper="Yeom et al. 2018")
+    assert explicit.paper == "Yeom et al. 2018" and explicit.cites == ("yeom2018",)

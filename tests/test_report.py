@@ -695,7 +695,7 @@ def test_methods_describe_a_registered_third_party_attack(
 
     from privmeter.attacks import AttackSpec, _registry, register_attack
 
-    monkeypatch.setattr(_registry, "_REGISTRY", dict(_registry._REGISTRY))
+    monkeypatch.setattr(_registry, "_REGISTRY", _registry._REGISTRY.copy())
 
     @dataclasses.dataclass(frozen=True)
     class NoParams:
@@ -729,7 +729,7 @@ def test_registering_an_attack_with_an_unknown_citation_fails(
 
     from privmeter.attacks import AttackSpec, _registry, register_attack
 
-    monkeypatch.setattr(_registry, "_REGISTRY", dict(_registry._REGISTRY))
+    monkeypatch.setattr(_registry, "_REGISTRY", _registry._REGISTRY.copy())
 
     @dataclasses.dataclass(frozen=True)
     class NoParams:

@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from privmeter._names import _closest_names
+from privmeter._registry import Registry
 from privmeter.metrics import DEFAULT_FPR_LEVELS
 from privmeter.references import check_keys
 from privmeter.result import AttackResult
@@ -69,16 +70,24 @@ class AttackSpec(Generic[P]):
         return out
 
 
-_REGISTRY: dict[str, AttackSpec[Any]] = {}
+_REGISTRY: Registry[AttackSpec[Any]] = Registry("attack")
 
 
-def register_attack(spec: AttackSpec[Any]) -> AttackSpec[Any]:
-    """Add an attack to the registry (its name must be new, its ``cites`` known keys)."""
-    if spec.name in _REGISTRY:
-        raise ValueError(f"an attack named {spec.name!r} is already registered")
+def register_attack(spec: AttackSpec[Any], *, overwrite: bool = False) -> AttackSpec[Any]:
+    """Add an attack to the registry under ``spec.name`` and return it.
+
+    Raises
+    ------
+    ValueError
+        If the name is taken and ``overwrite`` is False, or ``spec.cites`` holds a key
+        that is not in :data:`privmeter.references.REFERENCES`.
+    """
+    if not isinstance(spec, AttackSpec):
+        raise TypeError(f"expected an AttackSpec, got {type(spec).__name__}")
+    if spec.name in _REGISTRY and not overwrite:
+        _REGISTRY.register(spec.name, spec)  # raises: already registered
     check_keys(spec.cites, owner=f"attack {spec.name!r}")
-    _REGISTRY[spec.name] = spec
-    return spec
+    return _REGISTRY.register(spec.name, spec, overwrite=overwrite)
 
 
 def list_attacks() -> list[str]:
@@ -90,19 +99,20 @@ def list_attacks() -> list[str]:
     >>> pm.list_attacks()
     ['lira', 'loss', 'population', 'reference', 'rmia', 'shadow']
     """
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def attack_info(name: str) -> AttackSpec[Any]:
-    """The registry entry of an attack (raises ``ValueError`` listing the known names)."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        close = _closest_names(str(name), list_attacks())
-        hint = f" (did you mean {close}?)" if close else ""
-        raise ValueError(
-            f"unknown attack {name!r}{hint}; known attacks: {', '.join(list_attacks())}"
-        ) from None
+    """The registry entry of an attack (raises ``ValueError`` listing the known names).
+
+    Examples
+    --------
+    >>> attack_info("lria")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown attack 'lria' (did you mean 'lira' or 'rmia'?); known attacks: ...
+    """
+    return _REGISTRY.get(name)
 
 
 def make_params(spec: AttackSpec[P], params: dict[str, Any]) -> P:

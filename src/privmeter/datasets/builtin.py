@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from privmeter._names import _did_you_mean
+from privmeter._registry import Registry
 from privmeter.datasets.dataset import Dataset, _check_count, _check_rate
 
 # --------------------------------------------------------------------------------------------
@@ -25,12 +26,15 @@ from privmeter.datasets.dataset import Dataset, _check_count, _check_rate
 
 
 @dataclass(frozen=True)
-class _Entry:
+class DatasetSpec:
+    """A registered dataset: its name, its loader and a one-line description."""
+
+    name: str
     loader: Callable[..., Dataset]
-    description: str
+    description: str = ""
 
 
-_REGISTRY: dict[str, _Entry] = {}
+_REGISTRY: Registry[DatasetSpec] = Registry("dataset")
 
 
 def register_dataset(
@@ -39,7 +43,7 @@ def register_dataset(
     *,
     description: str = "",
     overwrite: bool = False,
-) -> None:
+) -> DatasetSpec:
     """Make ``load_dataset(name, **options)`` call ``loader(**options)``.
 
     Parameters
@@ -53,23 +57,29 @@ def register_dataset(
     overwrite : bool
         Replace an existing entry instead of raising ``ValueError``.
 
+    Returns
+    -------
+    DatasetSpec
+        The registry entry.
+
     Examples
     --------
     >>> import numpy as np
     >>> from privmeter.datasets import Dataset, load_dataset, register_dataset
     >>> def tiny(*, n: int = 4) -> Dataset:
     ...     return Dataset(np.zeros((n, 1)), np.zeros(n, dtype=int), name="tiny")
-    >>> register_dataset("tiny_example", tiny, description="four zeros")
+    >>> register_dataset("tiny_example", tiny, description="four zeros").description
+    'four zeros'
     >>> len(load_dataset("tiny_example", n=3))
     3
+    >>> _ = _REGISTRY.unregister("tiny_example")  # leave the registry as it was
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"dataset name must be a non-empty string, got {name!r}")
-    if name in _REGISTRY and not overwrite:
-        raise ValueError(f"dataset {name!r} is already registered (pass overwrite=True)")
     if not callable(loader):
         raise TypeError(f"loader must be callable, got {type(loader).__name__}")
-    _REGISTRY[name] = _Entry(loader=loader, description=description)
+    spec = DatasetSpec(name=name, loader=loader, description=description)
+    return _REGISTRY.register(name, spec, overwrite=overwrite)
 
 
 def list_datasets() -> list[str]:
@@ -78,11 +88,11 @@ def list_datasets() -> list[str]:
     Examples
     --------
     >>> from privmeter.datasets import list_datasets
-    >>> [n for n in list_datasets() if not n.startswith("tiny")]  # doctest: +NORMALIZE_WHITESPACE
+    >>> list_datasets()  # doctest: +NORMALIZE_WHITESPACE
     ['breast_cancer', 'diabetes', 'digits', 'iris', 'synthetic_gaussian', 'synthetic_purchase',
      'wine']
     """
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def load_dataset(name: str, **options: Any) -> Dataset:
@@ -122,13 +132,14 @@ def load_dataset(name: str, **options: Any) -> Dataset:
         raise ValueError(f"dataset name must be a string, got {name!r}")
     key = name if name in _REGISTRY else name.strip().lower().replace("-", "_")
     if key not in _REGISTRY:
-        known = list_datasets()
+        close = _REGISTRY.close_names(key)
+        hint = f"; did you mean {close}?" if close else ""
         raise ValueError(
-            f"unknown dataset {name!r}{_did_you_mean(key, known)} Known datasets: "
-            f"{', '.join(known)}. Files are read with load_npz, load_csv, load_cifar, "
-            "load_purchase and load_texas."
+            f"unknown dataset {name!r}{hint} Known datasets: "
+            f"{', '.join(list_datasets())}. Files are read with load_npz, load_csv, "
+            "load_cifar, load_purchase and load_texas."
         )
-    loader = _REGISTRY[key].loader
+    loader = _REGISTRY.get(key).loader
     try:
         sig = inspect.signature(loader)
     except (TypeError, ValueError):  # builtins without a signature: let the call check

@@ -195,28 +195,13 @@ def _grad_norm(model: ModelAccess, x: Any, y: Any) -> NDArray[np.float64]:
 
 
 # ---------------------------------------------------------------------------- factories
-_LIRA = (
-    "Carlini, Chien, Nasr, Song, Terzis, Tramèr, 'Membership Inference Attacks From First "
-    "Principles', IEEE S&P 2022"
-)
-_RMIA = (
-    "Zarifzadeh, Liu, Shokri, 'Low-Cost High-Power Membership Inference Attacks', ICML 2024"
-)
-_YEOM = (
-    "Yeom, Giacomelli, Fredrikson, Jha, 'Privacy Risk in Machine Learning: Analyzing the "
-    "Connection to Overfitting', IEEE CSF 2018"
-)
-_SONG = (
-    "Song, Mittal, 'Systematic Evaluation of Privacy Risks of Machine Learning Models', "
-    "USENIX Security 2021"
-)
-_LABEL_ONLY = (
-    "Choquette-Choo, Tramèr, Carlini, Papernot, 'Label-Only Membership Inference Attacks', "
-    "ICML 2021"
-)
-_NASR = (
-    "Nasr, Shokri, Houmansadr, 'Comprehensive Privacy Analysis of Deep Learning', IEEE S&P 2019"
-)
+# keys of privmeter.references.REFERENCES; Signal resolves them into its ``paper``
+_LIRA = ("carlini2022",)
+_RMIA = ("zarifzadeh2024",)
+_YEOM = ("yeom2018",)
+_SONG = ("song2021",)
+_LABEL_ONLY = ("choquettechoo2021",)
+_NASR = ("nasr2019",)
 
 
 def probability_signal(temperature: float = 1.0, *, name: str = "probability") -> Signal:
@@ -247,7 +232,7 @@ def probability_signal(temperature: float = 1.0, *, name: str = "probability") -
         return probability_from_logits(z, labels, temperature=t)
 
     return Signal(name=name, fn=fn, higher_is_member=True, kind="probability",
-                  requires="proba", paper=_RMIA, params={"temperature": t})
+                  requires="proba", cites=_RMIA, params={"temperature": t})
 
 
 def taylor_softmax_signal(
@@ -279,7 +264,7 @@ def taylor_softmax_signal(
         return taylor_softmax_from_logits(z, labels, n=n, margin=m, temperature=t)
 
     return Signal(name=name, fn=fn, higher_is_member=True, kind="probability",
-                  requires="logits", paper=_RMIA,
+                  requires="logits", cites=(*_RMIA, "debrebisson2016"),
                   params={"n": n, "margin": m, "temperature": t})
 
 
@@ -311,38 +296,36 @@ def robustness_signal(
     if not isinstance(aug, Augmentation):
         raise TypeError(f"augmentation must be an Augmentation, got {type(aug).__name__}")
     return Signal(name=name, fn=_correctness, higher_is_member=True, kind="custom",
-                  requires="label", queries=aug, paper=_LABEL_ONLY,
+                  requires="label", queries=aug, cites=_LABEL_ONLY,
                   params={"augmentation": repr(aug)})
 
 
 LOGIT_MARGIN = Signal(
     name="logit_margin", fn=_logit_margin, higher_is_member=True, kind="logit_margin",
-    requires="proba", paper=_LIRA,
+    requires="proba", cites=_LIRA,
 )
 LOSS = Signal(
-    name="loss", fn=_loss, higher_is_member=False, kind="loss", requires="proba", paper=_YEOM,
+    name="loss", fn=_loss, higher_is_member=False, kind="loss", requires="proba", cites=_YEOM,
 )
 ENTROPY = Signal(
     name="entropy", fn=_entropy, higher_is_member=False, kind="custom", requires="proba",
-    paper=(
-        "Salem, Zhang, Humbert, Berrang, Fritz, Backes, 'ML-Leaks', NDSS 2019; " + _SONG
-    ),
+    cites=("salem2019", *_SONG),
 )
 MODIFIED_ENTROPY = Signal(
     name="modified_entropy", fn=_modified_entropy, higher_is_member=False, kind="custom",
-    requires="proba", paper=_SONG,
+    requires="proba", cites=_SONG,
 )
 CORRECTNESS = Signal(
     name="correctness", fn=_correctness, higher_is_member=True, kind="custom",
-    requires="label", paper=_YEOM + "; " + _LABEL_ONLY,
+    requires="label", cites=_YEOM + _LABEL_ONLY,
 )
 SQUARED_ERROR = Signal(
     name="squared_error", fn=_squared_error, higher_is_member=False, kind="custom",
-    requires="label", task="regression", paper=_YEOM,
+    requires="label", task="regression", cites=_YEOM,
 )
 GRAD_NORM = Signal(
     name="grad_norm", fn=_grad_norm, higher_is_member=False, kind="custom", requires="grad",
-    task="any", paper=_NASR,
+    task="any", cites=_NASR,
 )
 
 for _sig in (

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from privmeter._registry import Registry
 from privmeter.models.base import (
     ACCESS_LEVELS,
     AccessLevel,
@@ -24,6 +25,7 @@ from privmeter.models.base import (
     access_rank,
     describe_rows,
 )
+from privmeter.references import check_keys, cite
 from privmeter.signals.augment import Augmentation
 from privmeter.signals.numerics import SIGNAL_KINDS, SignalKind
 
@@ -59,8 +61,13 @@ class Signal:
     queries : Augmentation, optional
         Perturbed queries the signal makes for each point and averages (e.g. the label-only
         robustness signal).
+    cites : tuple of str
+        Keys of the signal's papers in :data:`privmeter.references.REFERENCES` (checked
+        with :func:`privmeter.references.cite`).
     paper : str
-        Citation.
+        One-line citation; by default the entries of ``cites`` (see
+        :meth:`privmeter.references.Reference.text`, final period dropped), joined by
+        ``"; "``.
     params : mapping
         Parameters the signal was built with (temperature, ...), for reports and caching.
 
@@ -78,6 +85,7 @@ class Signal:
     requires: AccessLevel
     task: SignalTask = "classification"
     queries: Augmentation | None = None
+    cites: tuple[str, ...] = ()
     paper: str = ""
     params: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
@@ -107,6 +115,11 @@ class Signal:
                 f"signal {self.name!r}: task must be 'classification', 'regression' or 'any', "
                 f"got {self.task!r}"
             )
+        cites = check_keys(self.cites, owner=f"signal {self.name!r}")
+        object.__setattr__(self, "cites", cites)
+        if not self.paper and cites:
+            paper = "; ".join(cite(k).text().rstrip(".") for k in cites)
+            object.__setattr__(self, "paper", paper)
         object.__setattr__(self, "params", dict(self.params))
 
     @property
@@ -177,7 +190,7 @@ class Signal:
 
 
 # ---------------------------------------------------------------------------- registry
-_REGISTRY: dict[str, Signal] = {}
+_REGISTRY: Registry[Signal] = Registry("signal")
 
 
 def register_signal(signal: Signal, *, overwrite: bool = False) -> Signal:
@@ -192,19 +205,15 @@ def register_signal(signal: Signal, *, overwrite: bool = False) -> Signal:
     --------
     >>> from privmeter.signals import probability_signal
     >>> sig = probability_signal(temperature=4.0, name="probability_t4")
-    >>> _ = register_signal(sig, overwrite=True)
+    >>> register_signal(sig) is sig
+    True
     >>> get_signal("probability_t4").params
     {'temperature': 4.0}
+    >>> _ = _REGISTRY.unregister("probability_t4")  # leave the registry as it was
     """
     if not isinstance(signal, Signal):
         raise TypeError(f"expected a Signal, got {type(signal).__name__}")
-    if signal.name in _REGISTRY and not overwrite:
-        raise ValueError(
-            f"a signal named {signal.name!r} is already registered; pass overwrite=True to "
-            "replace it"
-        )
-    _REGISTRY[signal.name] = signal
-    return signal
+    return _REGISTRY.register(signal.name, signal, overwrite=overwrite)
 
 
 def get_signal(name: str) -> Signal:
@@ -215,17 +224,7 @@ def get_signal(name: str) -> Signal:
     ValueError
         For an unknown name; the message lists the known names.
     """
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        # imported here: privmeter.table imports this package, and the datasets need not load
-        from privmeter.datasets import _closest_names
-
-        close = _closest_names(str(name), list_signals())
-        hint = f" (did you mean {close}?)" if close else ""
-        raise ValueError(
-            f"unknown signal {name!r}{hint}; known signals: {', '.join(list_signals())}"
-        ) from None
+    return _REGISTRY.get(name)
 
 
 def list_signals() -> list[str]:
@@ -236,7 +235,7 @@ def list_signals() -> list[str]:
     >>> "logit_margin" in list_signals()
     True
     """
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def _signals_for(access: str, task: str) -> str:
