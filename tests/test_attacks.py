@@ -745,6 +745,31 @@ def test_rmia_tuning_seed_is_explicit() -> None:
         pm.run_attack("rmia", t, target=0, online=False, seed=-1)
 
 
+def test_audit_passes_its_seed_to_rmia_tuning() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from privmeter.audit import Audit
+    from privmeter.pipeline.audit import BuiltTable
+    from privmeter.training import SklearnTrainer
+
+    t = gaussian_table(n_models=8, n_points=600, d=1.5, n_population=300, seed=9)
+    built = BuiltTable(table=t, targets=(0,), card={}, timings={},
+                       audit_rows=np.arange(600, dtype=np.int64))
+    data = (np.zeros((900, 2)), np.arange(900) % 2)
+    for seed in (2, 5):
+        audit = Audit(data, SklearnTrainer(LogisticRegression()), attacks=["rmia"],
+                      online=False, seed=seed, progress=False)
+        (res,) = audit.attack(built)
+        direct = pm.run_attack("rmia", t, target=0, online=False, seed=seed)
+        assert res.params["seed"] == seed and res.params["online"] is False
+        assert res.extras["a_tuning_model"] == direct.extras["a_tuning_model"]
+        np.testing.assert_array_equal(res.scores, direct.scores)
+    # a seed in the attack's own params wins
+    audit = Audit(data, SklearnTrainer(LogisticRegression()), attacks={"rmia": {"seed": 7}},
+                  online=False, seed=2, progress=False)
+    assert audit.attack(built)[0].params["seed"] == 7
+
+
 def test_shadow_with_offline_references_learns_from_their_training_points() -> None:
     # before: references OUT for every audit point gave 0.5 for every point (AUC 0.5)
     t = _offline_table(7, d=3.0)

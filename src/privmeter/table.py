@@ -55,8 +55,9 @@ class SignalTable:
     Parameters
     ----------
     values : array_like of shape (n_models, n_points) or (n_models, n_points, n_queries)
-        ``values[m, i, q]`` is model ``m``'s signal on point ``i`` under query ``q`` (queries are
-        augmentations or repeated queries of the same point). Stored as float64.
+        ``values[m, i, q]`` is model ``m``'s signal on point ``i`` under query ``q``: one query
+        per augmentation of the point (``n_queries`` = the number of augmentations, 1 without;
+        a repeated query of the same point counts as one). Stored as float64.
     membership : array_like of bool, shape (n_models, n_points)
         True where point ``i`` was in model ``m``'s training set.
     role : array_like of str, shape (n_points,), optional
@@ -267,7 +268,7 @@ class SignalTable:
 
     @property
     def n_queries(self) -> int:
-        """Number of queries (augmentations) per point."""
+        """Number of queries per point: one per augmentation (1 without augmentations)."""
         return int(self.values.shape[2])
 
     @property

@@ -141,7 +141,9 @@ class Audit:
         The membership signal; see :func:`privmeter.signals.list_signals`. None (default):
         the logit margin for classification, the squared error for regression.
     augmentations : Augmentation, optional
-        Several queries per point (e.g. ``FlipShift`` for images).
+        Augmented copies of each point (e.g. ``FlipShift`` for images): the model is queried
+        once per augmentation, so the table's ``n_queries`` is the number of augmentations
+        (``values[m, i, q]``: model ``m`` on augmentation ``q`` of point ``i``; 1 without).
     population_fraction : float or None
         Share of the data kept as population points: never trained on by the target, used by
         ``population`` and ``rmia`` (and by offline reference models). None (default): 0.3,
@@ -158,7 +160,9 @@ class Audit:
         ``"record"`` game: keep the rest of the training set fixed across models (LOO) instead
         of drawing it at random for each model (uniform).
     seed : int
-        Seeds every split, model and attack (children spawned with ``numpy.random.SeedSequence``).
+        Seeds every split, model and attack (children spawned with ``numpy.random.SeedSequence``);
+        also passed as RMIA's ``seed`` (its ``a="auto"`` tuning) unless the attack's params set
+        one.
     vectorized : bool
         Train PyTorch models with the vectorized ensemble trainer.
     store : Store or path, optional
