@@ -8,6 +8,7 @@ import pytest
 from privmeter._validation import (
     as_membership,
     check_bool,
+    check_class_labels,
     check_fraction,
     check_indices,
     check_int,
@@ -296,3 +297,18 @@ def test_loaded_result_membership_names_the_value_and_index() -> None:
 )
 def test_is_real(value: object, expected: bool) -> None:
     assert is_real(value) is expected
+
+
+def test_check_class_labels_is_shared_and_refuses_non_finite() -> None:
+    from privmeter.signals import numerics
+
+    assert numerics.check_class_labels is check_class_labels  # one function, re-exported
+    np.testing.assert_array_equal(check_class_labels(np.array([2.0, 0.0])), [2, 0])
+    for bad, shown in ((np.inf, "inf"), (-np.inf, "-inf"), (np.nan, "nan")):
+        with pytest.raises(ValueError, match=rf"y must be integer class indices, got {shown} at "
+                           r"index 1 \(dtype float64\)"):
+            check_class_labels([0.0, bad], name="y")
+    with pytest.raises(ValueError, match=r"labels have shape \(2,\), expected \(3,\)"):
+        check_class_labels([0, 1], (3,))
+    with pytest.raises(ValueError, match="label 3 is outside the 3 classes"):
+        check_class_labels([0, 3], n_classes=3)

@@ -17,6 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 __all__ = [
     "as_membership",
     "check_bool",
+    "check_class_labels",
     "check_fraction",
     "check_indices",
     "check_int",
@@ -355,3 +356,67 @@ def check_indices(
                 f"{name}: row index {int(values[counts > 1][0])} is listed more than once"
             )
     return out
+
+
+def check_class_labels(
+    labels: ArrayLike,
+    shape: tuple[int, ...] | None = None,
+    n_classes: int | None = None,
+    *,
+    name: str = "labels",
+) -> NDArray[np.int64]:
+    """Class labels as int64 class indices, or a clear ``ValueError``.
+
+    The one class-label check (signal maths, :class:`~privmeter.table.SignalTable`, model
+    adapters, :class:`~privmeter.datasets.Dataset`): integer and boolean labels pass, float
+    labels pass only if every value is a finite whole number (``1.0``; ``0.7``, ``nan`` and
+    ``inf`` are refused, never truncated), anything else is refused.
+
+    Parameters
+    ----------
+    labels : array_like
+    shape : tuple of int, optional
+        The shape the labels must have.
+    n_classes : int, optional
+        Labels must lie in ``0..n_classes-1``.
+    name : str
+        What the labels are called in the message. Default ``"labels"``.
+
+    Raises
+    ------
+    ValueError
+        Naming the offending shape, value (and its index) or dtype.
+
+    Examples
+    --------
+    >>> check_class_labels([1.0, 0.0])
+    array([1, 0])
+    >>> check_class_labels([0.7, 1.9])
+    Traceback (most recent call last):
+        ...
+    ValueError: labels must be integer class indices, got 0.7 at index 0 (dtype float64)
+    >>> check_class_labels([0, np.inf], name="y")
+    Traceback (most recent call last):
+        ...
+    ValueError: y must be integer class indices, got inf at index 1 (dtype float64)
+    """
+    y = np.asarray(labels)
+    if shape is not None and y.shape != shape:
+        raise ValueError(f"{name} have shape {y.shape}, expected {shape}")
+    if y.dtype.kind not in "iub":
+        if y.dtype.kind != "f":
+            raise ValueError(f"{name} must be integer class indices, got dtype {y.dtype}")
+        with np.errstate(invalid="ignore"):
+            whole = np.isfinite(y) & (y == np.round(y))
+        if not np.all(whole):
+            at = np.argwhere(~whole)[0]
+            where = ", ".join(str(int(i)) for i in at)
+            raise ValueError(
+                f"{name} must be integer class indices, got {float(y[tuple(at)])!r} at index "
+                f"{where} (dtype {y.dtype})"
+            )
+    y = y.astype(np.int64)
+    if n_classes is not None and y.size and (y.min() < 0 or y.max() >= n_classes):
+        bad = y[(y < 0) | (y >= n_classes)].ravel()[0]
+        raise ValueError(f"label {int(bad)} is outside the {n_classes} classes")
+    return y

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from privmeter._validation import check_int, is_int, is_real
+from privmeter._validation import check_class_labels, check_int, is_int, is_real
 
 #: The tasks a :class:`Dataset` can hold.
 TASKS = ("classification", "regression")
@@ -305,20 +305,15 @@ class Dataset:
 
 def _as_class_codes(y: NDArray[Any]) -> NDArray[np.int64]:
     """Integer class codes from integer, boolean or integer-valued float labels."""
-    if y.dtype.kind in "biu":
-        return np.ascontiguousarray(y, dtype=np.int64)
-    if y.dtype.kind == "f":
-        bad = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))
-        if bad.size:
-            raise ValueError(
-                f"class labels must be integers; row {int(bad[0])} has {float(y[bad[0]])!r} (for "
-                "real-valued targets use task='regression')"
-            )
-        return np.ascontiguousarray(y, dtype=np.int64)
-    raise ValueError(
-        f"class labels must be integers, got dtype {y.dtype} (string labels: encode them as "
-        "0..C-1 and pass class_names)"
-    )
+    try:
+        return np.ascontiguousarray(check_class_labels(y, name="class labels"))
+    except ValueError as exc:
+        hint = (
+            "for real-valued targets use task='regression'"
+            if y.dtype.kind == "f"
+            else "string labels: encode them as 0..C-1 and pass class_names"
+        )
+        raise ValueError(f"{exc} ({hint})") from None
 
 
 def _encode_labels(values: Sequence[str]) -> tuple[NDArray[np.int64], tuple[str, ...]]:

@@ -13,6 +13,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from privmeter._validation import check_class_labels
+
 __all__ = [
     "ACCESS_LEVELS",
     "AccessLevel",
@@ -248,21 +250,7 @@ def check_class_indices(y: ArrayLike, *, n_classes: int | None, source: str) -> 
     arr = np.asarray(y)
     if arr.ndim != 1:
         raise ValueError(f"labels must be 1-D, got shape {arr.shape}")
-    if arr.dtype.kind not in "iub":
-        if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
-            arr = arr.astype(np.int64)
-        else:
-            bad = arr.ravel()[0] if arr.size else None
-            if arr.dtype.kind == "f":
-                mask = ~np.isfinite(arr) | (arr != np.round(arr))
-                bad = arr[np.argmax(mask)]
-            if isinstance(bad, np.generic):
-                bad = bad.item()
-            raise ValueError(
-                f"labels for {source} must be integer class indices; got dtype {arr.dtype} "
-                f"(e.g. {bad!r})"
-            )
-    labels = arr.astype(np.int64)
+    labels = check_class_labels(arr, name=f"labels for {source}")
     if n_classes is None:
         raise ValueError(
             f"{source} does not know its number of classes yet; pass n_classes=... or query "

@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from privmeter._validation import check_int
+from privmeter._validation import check_class_labels, check_int
 
 __all__ = [
     "SIGNAL_KINDS",
@@ -52,58 +52,6 @@ def _log_softmax(z: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.asarray(
         shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True)), dtype=np.float64
     )
-
-
-def check_class_labels(
-    labels: ArrayLike, shape: tuple[int, ...] | None = None, n_classes: int | None = None
-) -> NDArray[np.int64]:
-    """Class labels as int64 class indices, or a clear ``ValueError``.
-
-    The one label check of the signal maths and the :class:`~privmeter.table.SignalTable`:
-    integer and boolean labels pass, float labels pass only if every value is a whole number
-    (``1.0``; ``0.7`` is refused, never truncated), anything else is refused.
-
-    Parameters
-    ----------
-    labels : array_like
-    shape : tuple of int, optional
-        The shape the labels must have.
-    n_classes : int, optional
-        Labels must lie in ``0..n_classes-1``.
-
-    Raises
-    ------
-    ValueError
-        Naming the offending shape, value or dtype.
-
-    Examples
-    --------
-    >>> check_class_labels([1.0, 0.0])
-    array([1, 0])
-    >>> check_class_labels([0.7, 1.9])
-    Traceback (most recent call last):
-        ...
-    ValueError: labels must be integer class indices, got 0.7 at index 0 (dtype float64)
-    """
-    y = np.asarray(labels)
-    if shape is not None and y.shape != shape:
-        raise ValueError(f"labels have shape {y.shape}, expected {shape}")
-    if y.dtype.kind not in "iub":
-        if y.dtype.kind != "f":
-            raise ValueError(f"labels must be integer class indices, got dtype {y.dtype}")
-        whole = y == np.round(y)
-        if not np.all(whole):
-            at = np.argwhere(~whole)[0]
-            where = ", ".join(str(int(i)) for i in at)
-            raise ValueError(
-                f"labels must be integer class indices, got {float(y[tuple(at)])!r} at index "
-                f"{where} (dtype {y.dtype})"
-            )
-    y = y.astype(np.int64)
-    if n_classes is not None and y.size and (y.min() < 0 or y.max() >= n_classes):
-        bad = y[(y < 0) | (y >= n_classes)].ravel()[0]
-        raise ValueError(f"label {int(bad)} is outside the {n_classes} classes")
-    return y
 
 
 def _logits_labels(
