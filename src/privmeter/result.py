@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from privmeter import metrics
-from privmeter._validation import as_membership, is_int
+from privmeter._validation import as_membership, is_int, is_real
 from privmeter.metrics import DEFAULT_FPR_LEVELS, EpsilonBound, RocCurve, TprAtFpr
 
 __all__ = ["RESULT_SCHEMA_VERSION", "AttackResult", "jsonable"]
@@ -361,7 +361,7 @@ def _as_int64(values: ArrayLike, name: str) -> NDArray[np.int64]:
 
 
 def _is_number(x: object) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
+    return is_real(x)
 
 
 def _check_result_fields(d: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from privmeter._validation import check_indices, check_seed
+from privmeter._validation import check_indices, check_seed, is_int
 
 __all__ = [
     "GAMES",
@@ -191,7 +191,7 @@ def plan_game(
         return GamePlan(audit, pop, keep, list(range(n_models)))
 
     # record game
-    if isinstance(records, (int, np.integer)) and not isinstance(records, bool):
+    if is_int(records):
         k = int(records)
         if not 2 <= k <= audit.size - 2:
             raise ValueError(

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from privmeter import metrics
 from privmeter._io import atomic_write
+from privmeter._validation import is_real
 from privmeter.metrics import TprAtFpr
 from privmeter.result import jsonable
 
@@ -554,7 +555,7 @@ def identical_groups(
 
 # --------------------------------------------------------------------------- utility
 def _u(x: Any, pct: bool) -> str:
-    if not isinstance(x, (int, float)) or isinstance(x, bool):
+    if not is_real(x):
         return "—"
     return f"{100 * x:.1f}%" if pct else f"{x:.4g}"
 
