@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_attacks.py
 	$(PY) benchmarks/bench_signals.py
 	$(PY) benchmarks/bench_training.py
+	$(PY) benchmarks/bench_report.py
 
 bench-peers: $(STAMP)
 	$(PY) benchmarks/peers/run.py
