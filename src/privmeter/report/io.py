@@ -197,25 +197,8 @@ def report_from_dict(
     images: ArrayLike | None = None,
     arrays: _ArrayStore | None = None,
 ) -> AuditReport:
-    """Rebuild a report from :func:`report_to_dict` output.
-
-    Parameters
-    ----------
-    cls : type
-        The report class to build (:class:`~privmeter.report.AuditReport`).
-    d : dict
-        The dict (e.g. ``json.load`` of ``results.json``).
-    images : array_like, optional
-        The records' images when the dict was written without them.
-    arrays : mapping, optional
-        The per-point arrays the dict refers to (read from ``scores.npz``).
-
-    Raises
-    ------
-    ValueError
-        If the schema version is not one this privmeter reads, or the dict refers to
-        arrays that were not given.
-    """
+    """Rebuild a report from :func:`report_to_dict` output: :meth:`AuditReport.from_dict`,
+    which documents the parameters and the errors."""
     from privmeter.report.model import RecordData
 
     if not isinstance(d, dict):
@@ -305,30 +288,8 @@ def save_report(
     overwrite: bool = False,
     formats: Sequence[str] = REPORT_FORMATS,
 ) -> list[Path]:
-    """Write the report files into ``out_dir`` and return their paths.
-
-    Parameters
-    ----------
-    report : AuditReport
-        The report to write.
-    out_dir : path
-        Folder to write into; created when missing.
-    overwrite : bool, default False
-        Allow a folder that is not empty. Files of an earlier report there (report.html,
-        results.json, records.csv, report.pdf, images.npy and the report's plots) are
-        replaced or removed; other files are left alone.
-    formats : sequence of str
-        Any of ``"html"``, ``"json"`` (``results.json`` and its ``scores.npz`` sidecar,
-        plus ``images.npy`` when the records have images), ``"csv"`` (``records.csv``),
-        ``"png"`` (the plots), ``"pdf"``.
-
-    Raises
-    ------
-    FileExistsError
-        If ``out_dir`` exists, is not empty and ``overwrite`` is False.
-    ValueError
-        On an unknown format.
-    """
+    """Write the report files into ``out_dir``: :meth:`AuditReport.save`, which documents
+    the parameters, the formats and the errors."""
     fmts = tuple(dict.fromkeys(str(f).lower() for f in formats))
     unknown = [f for f in fmts if f not in REPORT_FORMATS]
     if unknown:
