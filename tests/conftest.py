@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+# Keras 3 on the torch backend (CI installs no TensorFlow); set before anything imports keras
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
 import numpy as np
 import pytest
 

@@ -10,10 +10,10 @@ Examples
 >>> from privmeter.references import cite
 >>> print(cite("carlini2022").text())
 N. Carlini, S. Chien, M. Nasr, S. Song, A. Terzis, F. Tramèr. Membership Inference Attacks From First Principles. IEEE S&P 2022.
->>> cite("carlini2021")
+>>> cite("carlini2020")
 Traceback (most recent call last):
 ...
-ValueError: unknown reference key 'carlini2021' (did you mean 'carlini2022'?); ...
+ValueError: unknown reference key 'carlini2020' (did you mean 'carlini2022'?); ...
 """  # noqa: E501
 
 from __future__ import annotations
@@ -131,6 +131,80 @@ REFERENCES: dict[str, Reference] = {
     "zagoruyko2016": Reference(
         "S. Zagoruyko, N. Komodakis", "Wide Residual Networks", "BMVC", 2016,
         url="https://arxiv.org/abs/1605.07146"),
+    "carlini2019": Reference(
+        "N. Carlini, C. Liu, Ú. Erlingsson, J. Kos, D. Song",
+        "The Secret Sharer: Evaluating and Testing Unintended Memorization in Neural Networks",
+        "USENIX Security", 2019, url="https://arxiv.org/abs/1802.08232"),
+    "carlini2021extraction": Reference(
+        "N. Carlini, F. Tramèr, E. Wallace, M. Jagielski, A. Herbert-Voss, K. Lee, A. Roberts, "
+        "T. Brown, D. Song, Ú. Erlingsson, A. Oprea, C. Raffel",
+        "Extracting Training Data from Large Language Models", "USENIX Security", 2021,
+        url="https://arxiv.org/abs/2012.07805"),
+    "shi2024": Reference(
+        "W. Shi, A. Ajith, M. Xia, Y. Huang, D. Liu, T. Blevins, D. Chen, L. Zettlemoyer",
+        "Detecting Pretraining Data from Large Language Models", "ICLR", 2024,
+        url="https://arxiv.org/abs/2310.16789"),
+    "zhang2025": Reference(
+        "J. Zhang, J. Sun, E. Yeats, Y. Ouyang, M. Kuo, J. Zhang, H. F. Yang, H. Li",
+        "Min-K%++: Improved Baseline for Detecting Pre-Training Data from Large Language "
+        "Models", "ICLR", 2025, url="https://arxiv.org/abs/2404.02936"),
+    "mireshghallah2022": Reference(
+        "F. Mireshghallah, K. Goyal, A. Uniyal, T. Berg-Kirkpatrick, R. Shokri",
+        "Quantifying Privacy Risks of Masked Language Models Using Membership Inference "
+        "Attacks", "EMNLP", 2022, url="https://arxiv.org/abs/2203.03929"),
+    "das2024": Reference(
+        "D. Das, J. Zhang, F. Tramèr",
+        "Blind Baselines Beat Membership Inference Attacks for Foundation Models", "arXiv",
+        2024, volume="2406.16201", url="https://arxiv.org/abs/2406.16201"),
+    "duan2024": Reference(
+        "M. Duan, A. Suri, N. Mireshghallah, S. Min, W. Shi, L. Zettlemoyer, Y. Tsvetkov, "
+        "Y. Choi, D. Evans, H. Hajishirzi",
+        "Do Membership Inference Attacks Work on Large Language Models?", "COLM", 2024,
+        url="https://arxiv.org/abs/2402.07841"),
+    "meeus2025": Reference(
+        "M. Meeus, I. Shilov, S. Jain, M. Faysse, M. Rei, Y.-A. de Montjoye",
+        "SoK: Membership Inference Attacks on LLMs are Rushing Nowhere (and How to Fix It)",
+        "IEEE SaTML", 2025, url="https://arxiv.org/abs/2406.17975"),
+    "hu2022": Reference(
+        "E. J. Hu, Y. Shen, P. Wallis, Z. Allen-Zhu, Y. Li, S. Wang, L. Wang, W. Chen",
+        "LoRA: Low-Rank Adaptation of Large Language Models", "ICLR", 2022,
+        url="https://arxiv.org/abs/2106.09685"),
+    "radford2019": Reference(
+        "A. Radford, J. Wu, R. Child, D. Luan, D. Amodei, I. Sutskever",
+        "Language Models are Unsupervised Multitask Learners", "OpenAI technical report", 2019),
+    "abadi2016": Reference(
+        "M. Abadi, A. Chu, I. Goodfellow, H. B. McMahan, I. Mironov, K. Talwar, L. Zhang",
+        "Deep Learning with Differential Privacy", "ACM CCS", 2016,
+        url="https://arxiv.org/abs/1607.00133"),
+    "mironov2017": Reference(
+        "I. Mironov", "Rényi Differential Privacy", "IEEE CSF", 2017,
+        url="https://arxiv.org/abs/1702.07476"),
+    "gopi2021": Reference(
+        "S. Gopi, Y. T. Lee, L. Wutschitz", "Numerical Composition of Differential Privacy",
+        "NeurIPS", 2021, url="https://arxiv.org/abs/2106.02848"),
+    "dong2022": Reference(
+        "J. Dong, A. Roth, W. J. Su", "Gaussian Differential Privacy",
+        "Journal of the Royal Statistical Society Series B", 2022, volume="84(1)",
+        url="https://arxiv.org/abs/1905.02383"),
+    "nasr2023": Reference(
+        "M. Nasr, J. Hayes, T. Steinke, B. Balle, F. Tramèr, M. Jagielski, N. Carlini, "
+        "A. Terzis", "Tight Auditing of Differentially Private Machine Learning",
+        "USENIX Security", 2023, url="https://arxiv.org/abs/2302.07956"),
+    "yousefpour2021": Reference(
+        "A. Yousefpour, I. Shilov, A. Sablayrolles, D. Testuggine, K. Prasad, M. Malek, "
+        "J. Nguyen, S. Ghosh, A. Bharadwaj, J. Zhao, G. Cormode, I. Mironov",
+        "Opacus: User-Friendly Differential Privacy Library in PyTorch", "arXiv", 2021,
+        volume="2109.12298", url="https://arxiv.org/abs/2109.12298"),
+    "holm1979": Reference(
+        "S. Holm", "A Simple Sequentially Rejective Multiple Test Procedure",
+        "Scandinavian Journal of Statistics", 1979, volume="6(2)"),
+    "hayes2025": Reference(
+        "J. Hayes, I. Shumailov, C. A. Choquette-Choo, M. Jagielski, G. Kaissis, K. Lee, "
+        "M. Nasr, S. Ghalebikesabi, N. Mireshghallah, M. S. M. S. Annamalai, I. Shilov, "
+        "M. Meeus, Y.-A. de Montjoye, F. Boenisch, A. Dziedzic, A. F. Cooper",
+        "Strong Membership Inference Attacks on Massive Datasets and (Moderately) Large "
+        "Language Models", "arXiv", 2025, volume="2505.18773",
+        url="https://arxiv.org/abs/2505.18773"),
 }
 
 

@@ -30,7 +30,7 @@ __all__ = [
     "log_proba_as_logits",
 ]
 
-Task = Literal["classification", "regression"]
+Task = Literal["classification", "regression", "language_model"]
 AccessLevel = Literal["label", "proba", "logits", "grad"]
 
 #: Access levels from the weakest to the strongest. A model offering one level also offers

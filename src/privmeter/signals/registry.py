@@ -31,7 +31,7 @@ from privmeter.signals.numerics import SIGNAL_KINDS, SignalKind
 
 __all__ = ["Signal", "SignalFn", "SignalTask", "get_signal", "list_signals", "register_signal"]
 
-SignalTask = Literal["classification", "regression", "any"]
+SignalTask = Literal["classification", "regression", "language_model", "any"]
 SignalFn = Callable[[ModelAccess, Any, Any], ArrayLike]
 
 
@@ -110,10 +110,10 @@ class Signal:
                 f"signal {self.name!r}: unknown access level {self.requires!r}; expected one of "
                 f"{ACCESS_LEVELS}"
             )
-        if self.task not in ("classification", "regression", "any"):
+        if self.task not in ("classification", "regression", "language_model", "any"):
             raise ValueError(
-                f"signal {self.name!r}: task must be 'classification', 'regression' or 'any', "
-                f"got {self.task!r}"
+                f"signal {self.name!r}: task must be 'classification', 'regression', "
+                f"'language_model' or 'any', got {self.task!r}"
             )
         cites = check_keys(self.cites, owner=f"signal {self.name!r}")
         object.__setattr__(self, "cites", cites)
