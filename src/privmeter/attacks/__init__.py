@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from privmeter.attacks import lira, loss, reference, rmia, shadow
+from privmeter.attacks import lira, lm, loss, reference, rmia, shadow
 from privmeter.attacks._registry import (
     AttackOutput,
     AttackSpec,
@@ -37,6 +37,7 @@ __all__ = [
     "get_attack",
     "lira",
     "list_attacks",
+    "lm",
     "loss",
     "reference",
     "register_attack",

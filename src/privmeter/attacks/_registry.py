@@ -42,7 +42,9 @@ class AttackSpec(Generic[P]):
     of its papers in :data:`privmeter.references.REFERENCES`, and ``title`` (default: the
     name) and ``method`` (default: the summary) describe it in the report's "Methods &
     citations" section (the default attacks always, any other when the report holds its
-    results).
+    results). ``signal`` names the signal the attack runs on whatever the audit's signal is
+    (the language-model attacks: ``zlib`` thresholds the ``zlib`` signal), and ``task`` the
+    only task it applies to (``None``: any).
     """
 
     name: str
@@ -53,6 +55,8 @@ class AttackSpec(Generic[P]):
     cites: tuple[str, ...] = ()
     title: str = ""
     method: str = ""
+    signal: str | None = None
+    task: str | None = None
 
     def parameters(self) -> list[dict[str, Any]]:
         """Name, type, default and help text of each parameter."""
@@ -97,7 +101,7 @@ def list_attacks() -> list[str]:
     --------
     >>> import privmeter as pm
     >>> pm.list_attacks()
-    ['lira', 'loss', 'population', 'reference', 'rmia', 'shadow']
+    ['lira', 'loss', 'lowercase', 'min_k', 'min_k_plus_plus', 'population', 'pretrained_reference', 'reference', 'rmia', 'shadow', 'zlib']
     """
     return _REGISTRY.names()
 
