@@ -348,7 +348,10 @@ def test_run_attack_result_fields_and_json_round_trip() -> None:
 
 
 def test_list_and_info() -> None:
-    assert pm.list_attacks() == ["lira", "loss", "population", "reference", "rmia", "shadow"]
+    names = pm.list_attacks()
+    assert names == sorted(names)
+    assert {"lira", "loss", "population", "reference", "rmia", "shadow"} <= set(names)
+    assert {"zlib", "lowercase", "min_k", "min_k_plus_plus", "pretrained_reference"} <= set(names)
     info = pm.attack_info("rmia")
     assert "ICML 2024" in info.paper
     assert [p["name"] for p in info.parameters()] == [

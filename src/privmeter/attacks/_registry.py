@@ -100,8 +100,8 @@ def list_attacks() -> list[str]:
     Examples
     --------
     >>> import privmeter as pm
-    >>> pm.list_attacks()
-    ['lira', 'loss', 'lowercase', 'min_k', 'min_k_plus_plus', 'population', 'pretrained_reference', 'reference', 'rmia', 'shadow', 'zlib']
+    >>> [a for a in pm.list_attacks() if a in ("lira", "loss", "rmia", "zlib")]
+    ['lira', 'loss', 'rmia', 'zlib']
     """
     return _REGISTRY.names()
 
