@@ -13,6 +13,7 @@ from privmeter.attacks._registry import (
     run_attack,
     score_attack,
 )
+from privmeter.attacks.auto import AutoParams
 from privmeter.attacks.lira import LiraParams
 from privmeter.attacks.loss import LossParams, PopulationParams
 from privmeter.attacks.reference import ReferenceParams
@@ -26,6 +27,7 @@ get_attack = attack_info
 __all__ = [
     "AttackOutput",
     "AttackSpec",
+    "AutoParams",
     "LiraParams",
     "LossParams",
     "PopulationParams",
@@ -34,6 +36,7 @@ __all__ = [
     "ScoredAttack",
     "ShadowParams",
     "attack_info",
+    "auto",
     "get_attack",
     "lira",
     "list_attacks",
