@@ -34,6 +34,7 @@ from privmeter.training.train import Trainer, ensemble_groups, model_keys, train
 
 if TYPE_CHECKING:
     from privmeter.training.architectures import MLP
+    from privmeter.training.dp import DPConfig
     from privmeter.training.ensemble import EnsembleTrainer
     from privmeter.training.torch_trainer import TorchTrainer
 
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 # scikit-learn-only install can import this package and run an audit
 _LAZY = {
     "MLP": "privmeter.training.architectures",
+    "DPConfig": "privmeter.training.dp",
     "EnsembleTrainer": "privmeter.training.ensemble",
     "TorchTrainer": "privmeter.training.torch_trainer",
 }
@@ -48,6 +50,7 @@ _LAZY = {
 __all__ = [
     "MLP",
     "CacheCorruptionWarning",
+    "DPConfig",
     "EnsembleTrainer",
     "Executor",
     "InProcessExecutor",

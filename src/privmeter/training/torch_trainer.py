@@ -6,9 +6,10 @@ import contextlib
 import functools
 import hashlib
 import math
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -26,6 +27,9 @@ from privmeter.training._hashing import (
     check_seed,
     derive_seeds,
 )
+
+if TYPE_CHECKING:
+    from privmeter.training.dp import DPConfig
 
 __all__ = ["LossName", "OptimizerName", "ScheduleName", "StateDict", "TorchTrainer"]
 
@@ -73,6 +77,16 @@ def _as_tensor(arr: Any) -> torch.Tensor:
     if not a.flags.writeable:  # e.g. zero-copy arrays from Ray's object store
         a = a.copy()
     return torch.as_tensor(a)
+
+
+def per_example_loss(name: LossName, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Loss of each example ``(B,)``; its mean is :func:`compute_loss` (up to rounding)."""
+    if name == "cross_entropy":
+        return F.cross_entropy(output, target, reduction="none")
+    if output.ndim == target.ndim + 1 and output.shape[-1] == 1:
+        output = output.squeeze(-1)
+    sq = F.mse_loss(output, target, reduction="none")
+    return sq.reshape(sq.shape[0], -1).mean(dim=1) if sq.ndim > 1 else sq
 
 
 def compute_loss(name: LossName, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -149,6 +163,14 @@ class TorchTrainer:
         threads for its batched products: give it the machine's cores).
     device : str
         Where to train; state dicts are always returned on the CPU.
+    dp : DPConfig, optional
+        Train with DP-SGD (Abadi et al. 2016) through Opacus (Yousefpour et al. 2021): per-example
+        clipping, Gaussian noise and (by default) Poisson-sampled batches, see
+        :mod:`privmeter.training.dp`. :meth:`privacy_spent` gives the accountants' epsilon.
+        The batch-order seed then drives the Poisson sampling and a fourth derived seed the
+        noise, so the same seed still gives bit-identical weights on the CPU. ``None``
+        (default): ordinary training, with the same weights and cache keys as before this
+        option existed. The vectorized :class:`EnsembleTrainer` refuses DP trainers.
 
     Examples
     --------
@@ -182,6 +204,7 @@ class TorchTrainer:
     fused: bool = True
     num_threads: int | None = 1
     device: str = "cpu"
+    dp: DPConfig | None = None
 
     #: What :meth:`fit` returns, for the store: a ``dict[str, Tensor]``.
     result_kind: ClassVar[str] = "state_dict"
@@ -207,12 +230,21 @@ class TorchTrainer:
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
         torch.device(self.device)  # raises on a malformed device string
+        if self.dp is not None:
+            from privmeter.training.dp import DPConfig
+
+            if not isinstance(self.dp, DPConfig):
+                raise TypeError(
+                    f"dp must be a privmeter.training.DPConfig or None, got {self.dp!r}"
+                )
 
     # ----------------------------------------------------------------- identity
     @functools.cached_property
     def _fingerprint(self) -> str:
         config = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "model_factory"}
-        model = self._instantiate(0)
+        if self.dp is None:
+            del config["dp"]  # keys of non-private trainers are those from before the option
+        model = self._new_model(0)
         arch = hashlib.sha256(repr(model).encode())
         for name, tensor in model.state_dict().items():
             t = tensor.detach().cpu().contiguous()
@@ -250,6 +282,17 @@ class TorchTrainer:
         return torch.device(self.device)
 
     def _instantiate(self, init_seed: int) -> nn.Module:
+        # The vectorized EnsembleTrainer builds its models through this method; it has no
+        # per-example clipping or noise, so a DP trainer must not reach it.
+        if self.dp is not None:
+            raise ValueError(
+                "the vectorized ensemble trainer does not implement DP-SGD (per-example "
+                "clipping and noise); train DP models with vectorized=False (one model per "
+                "job; use a ProcessExecutor to train several at once)"
+            )
+        return self._new_model(init_seed)
+
+    def _new_model(self, init_seed: int) -> nn.Module:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(init_seed)
             model = self.model_factory()
@@ -260,7 +303,7 @@ class TorchTrainer:
     def init_model(self, seed: int) -> nn.Module:
         """The freshly initialised model that :meth:`fit` starts from for this seed."""
         init_seed = derive_seeds(check_seed(seed), 3)[0]
-        return self._instantiate(init_seed).to(self.torch_device)
+        return self._new_model(init_seed).to(self.torch_device)
 
     def build(self, state_dict: StateDict) -> nn.Module:
         """A model from the factory with the given weights loaded, in eval mode."""
@@ -337,10 +380,12 @@ class TorchTrainer:
         seed = check_seed(seed)
         n_rows = int(np.shape(x)[0]) if not isinstance(x, torch.Tensor) else int(x.shape[0])
         idx = check_indices(indices, n_rows)
+        if self.dp is not None:
+            return self._fit_dp(x, y, idx, seed)
         init_seed, order_seed, noise_seed = derive_seeds(seed, 3)
         device = self.torch_device
         with torch_threads(self.num_threads), isolated_torch_rng(device, noise_seed):
-            model = self._instantiate(init_seed).to(device)
+            model = self._new_model(init_seed).to(device)
             model.train()
             xt, yt = self.tensors(x, y, model)
             params = [p for p in model.parameters() if p.requires_grad]
@@ -369,3 +414,96 @@ class TorchTrainer:
     def steps(self, n_points: int) -> int:
         """Optimizer steps of one :meth:`fit` on ``n_points`` points (the progress units)."""
         return self.epochs * -(-int(n_points) // self.batch_size)
+
+    # ---------------------------------------------------------------------- DP
+    def privacy_spent(self, n_points: int) -> dict[str, Any]:
+        """The accountants' (epsilon, delta) of one :meth:`fit` on ``n_points`` points.
+
+        Deterministic from the configuration and ``n_points`` (nothing is stored with the
+        model): see :func:`privmeter.training.dp.privacy_spent` for the keys (``epsilon``,
+        the claimed one, ``epsilon_rdp``, ``epsilon_prv``, ``delta``, ``noise_multiplier``,
+        ``sample_rate``, ``steps``, ``max_grad_norm``, ...).
+
+        Raises
+        ------
+        ValueError
+            Without ``dp``, or when ``delta >= 1 / n_points`` or the target epsilon is out
+            of reach.
+
+        Examples
+        --------
+        >>> from torch import nn
+        >>> from privmeter.training import DPConfig
+        >>> t = TorchTrainer(nn.Flatten, epochs=5, batch_size=50,
+        ...                  dp=DPConfig(noise_multiplier=1.0, delta=1e-4))
+        >>> spent = t.privacy_spent(1000)
+        >>> spent["steps"], spent["sample_rate"], spent["epsilon"] == spent["epsilon_rdp"]
+        (100, 0.05, True)
+        """
+        if self.dp is None:
+            raise ValueError(
+                "this trainer is not differentially private (dp=None): it has no epsilon; "
+                "pass dp=DPConfig(...) to train with DP-SGD"
+            )
+        from privmeter.training.dp import privacy_spent
+
+        n = check_int("n_points", n_points, minimum=1)
+        return privacy_spent(self.dp, n_points=n, batch_size=self.batch_size, epochs=self.epochs)
+
+    def _dp_noise_multiplier(self, accounted: float) -> float:
+        """The noise multiplier the optimizer adds (the accounted one; tests override it)."""
+        return accounted
+
+    def _fit_dp(self, x: Any, y: Any, idx: np.ndarray[Any, Any], seed: int) -> StateDict:
+        from privmeter.training.dp import check_dp_model, make_dp_step
+
+        dp = self.dp
+        assert dp is not None
+        n = int(idx.size)
+        spent = self.privacy_spent(n)  # checks delta < 1/n, resolves target_epsilon
+        init_seed, order_seed, layer_seed, dp_noise_seed = derive_seeds(seed, 4)
+        device = self.torch_device
+        q = float(spent["sample_rate"])
+        bs = self.batch_size
+        steps_per_epoch = -(-n // bs)
+        with torch_threads(self.num_threads), isolated_torch_rng(device, layer_seed), \
+                warnings.catch_warnings():
+            # Opacus' hooks fire on modules whose inputs need no grad: harmless here
+            warnings.filterwarnings("ignore", message=".*[Ff]ull backward hook.*")
+            model = self._new_model(init_seed).to(device)
+            check_dp_model(model)
+            model.train()
+            xt, yt = self.tensors(x, y, model)
+            params = [p for p in model.parameters() if p.requires_grad]
+            base_opt = self.make_optimizer(params)
+            gsm, opt = make_dp_step(
+                model, base_opt,
+                noise_multiplier=self._dp_noise_multiplier(float(spent["noise_multiplier"])),
+                max_grad_norm=dp.max_grad_norm,
+                expected_batch_size=(q * n) if dp.poisson_sampling else float(bs),
+                noise_seed=dp_noise_seed,
+            )
+            gen = torch.Generator().manual_seed(order_seed)
+            idx_t = torch.from_numpy(idx.copy())
+            step = 0
+            for _ in range(self.epochs):
+                if not dp.poisson_sampling:
+                    order = idx_t[torch.randperm(n, generator=gen)].to(device)
+                for start in range(0, steps_per_epoch * bs, bs):
+                    if dp.poisson_sampling:
+                        chosen = torch.rand(n, generator=gen) < q
+                        batch = idx_t[chosen].to(device)
+                    else:
+                        batch = order[start : start + bs]
+                    out = gsm(xt[batch])
+                    loss = per_example_loss(self.loss, out, yt[batch]).sum()
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()  # type: ignore[no-untyped-call]
+                    lr = self.lr_at(step, steps_per_epoch)
+                    for group in opt.param_groups:
+                        group["lr"] = lr
+                    opt.step()
+                    step += 1
+                    tick(1)
+            gsm.to_standard_module()  # remove Opacus' hooks and per-example gradients
+        return {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
