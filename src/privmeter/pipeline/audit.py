@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -41,33 +42,53 @@ from privmeter.table import SignalTable
 __all__ = [
     "DEFAULT_ATTACKS",
     "GAMES",
+    "LM_DEFAULT_ATTACKS",
     "REGRESSION_DEFAULT_ATTACKS",
     "Audit",
     "BuiltTable",
     "as_model_access",
     "default_attacks",
+    "default_signal",
 ]
 
 DEFAULT_ATTACKS: tuple[str, ...] = ("loss", "population", "reference", "lira", "rmia")
 #: Defaults for regression: RMIA's Pr(x | theta) is the probability of the true class
 #: (Zarifzadeh et al. 2024), which a regressor does not give; ask for it by name to see why.
 REGRESSION_DEFAULT_ATTACKS: tuple[str, ...] = ("loss", "population", "reference", "lira")
+#: Defaults for causal language models: the reference-free sequence attacks (each on its own
+#: signal, all from one forward pass per model) and the reference-model attacks on the
+#: sequence loss. ``pretrained_reference`` joins them when a base model is given.
+LM_DEFAULT_ATTACKS: tuple[str, ...] = (
+    "loss", "population", "zlib", "lowercase", "min_k", "min_k_plus_plus", "reference",
+    "lira", "rmia",
+)
 
 
 def default_attacks(task: str) -> tuple[str, ...]:
     """The attacks an audit runs when none are named: every default attack that the task
-    supports (:data:`DEFAULT_ATTACKS`, or :data:`REGRESSION_DEFAULT_ATTACKS` for regression).
+    supports (:data:`DEFAULT_ATTACKS`, :data:`REGRESSION_DEFAULT_ATTACKS` for regression,
+    :data:`LM_DEFAULT_ATTACKS` for language models).
 
     Examples
     --------
     >>> default_attacks("regression")
     ('loss', 'population', 'reference', 'lira')
     """
+    if task == "language_model":
+        return LM_DEFAULT_ATTACKS
     return DEFAULT_ATTACKS if task == "classification" else REGRESSION_DEFAULT_ATTACKS
 
 
-#: Attacks that need no reference model.
-_NO_REFERENCE = ("loss", "population")
+def default_signal(task: str) -> str:
+    """The membership signal of an audit that names none: the logit margin for classifiers,
+    the squared error for regressors, the mean token loss for language models."""
+    return {"classification": "logit_margin", "regression": "squared_error",
+            "language_model": "lm_loss"}.get(task, "logit_margin")
+
+
+#: Attacks that need no reference model (the language-model ones threshold a signal).
+_NO_REFERENCE = ("loss", "population", "zlib", "lowercase", "min_k", "min_k_plus_plus",
+                 "pretrained_reference")
 
 
 def _normalise_attacks(
@@ -112,6 +133,21 @@ class BuiltTable:
     card: Mapping[str, Any]
     timings: Mapping[str, float]
     audit_rows: NDArray[np.int64]
+    #: the tables of the other signals that attacks name (``AttackSpec.signal``), by name
+    tables: Mapping[str, SignalTable] = dataclasses.field(default_factory=dict)
+    #: what the report shows besides the attacks (canary exposures, per-token details)
+    extras: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def table_for(self, signal: str | None) -> SignalTable:
+        """The table of ``signal`` (the audit's own table for ``None``)."""
+        if signal is None or signal == self.table.metadata.get("signal"):
+            return self.table
+        if signal not in self.tables:
+            raise ValueError(
+                f"no {signal!r} signal in this audit's tables (built: "
+                f"{', '.join([str(self.table.metadata.get('signal')), *self.tables])})"
+            )
+        return self.tables[signal]
 
 
 @dataclass
@@ -139,7 +175,10 @@ class Audit:
         the strongest attacker) or only on population data (offline).
     signal : str or Signal or None
         The membership signal; see :func:`privmeter.signals.list_signals`. None (default):
-        the logit margin for classification, the squared error for regression.
+        :func:`default_signal` (the logit margin for classification, the squared error for
+        regression, the mean token loss ``lm_loss`` for language models). Attacks that name
+        their own signal (``zlib``, ``min_k``, ...) run on that signal, computed in the same
+        pass over each model.
     augmentations : Augmentation, optional
         Augmented copies of each point (e.g. ``FlipShift`` for images): the model is queried
         once per augmentation, so the table's ``n_queries`` is the number of augmentations
@@ -173,6 +212,16 @@ class Audit:
         Progress bars on training and querying.
     confidence, delta :
         Confidence level of every interval; delta of the epsilon lower bound.
+    reference_lm : LanguageModelAccess, optional
+        Language models: a different pretrained model (e.g. the base model before
+        fine-tuning) for the ``pretrained_reference`` attack (Carlini et al. 2021), which
+        then joins the default attacks.
+    reference_models : sequence of (model, training indices), optional
+        ``"model"`` game: reference models trained elsewhere (any supported format, see
+        :func:`privmeter.models.loading.load_model`), each with the row indices of its
+        training set in ``dataset``, used instead of training references (bring your own
+        references). Their number replaces ``n_references``; a trainer is then needed only
+        when the target is not given.
 
     Examples
     --------
@@ -209,6 +258,8 @@ class Audit:
     confidence: float = 0.95
     delta: float = 0.0
     title: str | None = None
+    reference_lm: Any = None
+    reference_models: Any = None
 
     def __post_init__(self) -> None:
         if self.game not in GAMES:
@@ -225,11 +276,21 @@ class Audit:
         check_fraction("confidence", self.confidence)
         check_fraction("delta", self.delta, open_low=False)
         self._data = as_data(self.dataset)
-        self._attacks = _normalise_attacks(
-            default_attacks(self._data.task) if self.attacks is None else self.attacks
-        )
+        defaults = default_attacks(self._data.task)
+        if self.reference_lm is not None and self._data.task == "language_model":
+            defaults = (*defaults, "pretrained_reference")
+        self._attacks = _normalise_attacks(defaults if self.attacks is None else self.attacks)
+        self._check_attack_tasks()
+        self._references = self._check_reference_models()
         self._check_attack_inputs()
-        if self.trainer is None:
+        if self.trainer is None and self._references is not None and (
+            self.target_model is None and self.game == "model"
+        ):
+            raise ValueError(
+                "reference_models without target_model: give the target too (target_model "
+                "and target_indices), or a trainer to train it"
+            )
+        if self.trainer is None and self._references is None:
             needs = [label for label, name, _ in self._attacks if name not in _NO_REFERENCE]
             if self.game != "model" or self.target_model is None:
                 raise ValueError(
@@ -252,10 +313,16 @@ class Audit:
 
         signal = self.signal
         if signal is None:
-            signal = "logit_margin" if self._data.task == "classification" else "squared_error"
+            signal = default_signal(self._data.task)
         self._signal = get_signal(signal) if isinstance(signal, str) else signal
         if not isinstance(self._signal, Signal):
             raise TypeError(f"signal must be a name or a Signal, got {self.signal!r}")
+        if self._signal.task not in ("any", self._data.task):
+            raise ValueError(
+                f"signal {self._signal.name!r} is for {self._signal.task} models, but the data "
+                f"is a {self._data.task} task; use signal={default_signal(self._data.task)!r}"
+            )
+        self._signals = self._attack_signals()
         self._check_models()
         store = self.store
         if isinstance(store, (str, bytes)) or hasattr(store, "__fspath__"):
@@ -275,7 +342,8 @@ class Audit:
                 make_params(attack_info(name), dict(params))
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"attack {label!r}: {exc}") from None
-        if self.game == "model" and self.n_references == 0:
+        n_refs = len(self._references) if self._references is not None else self.n_references
+        if self.game == "model" and n_refs == 0:
             needs = [label for label, name, _ in self._attacks if name not in _NO_REFERENCE]
             if needs:
                 raise ValueError(
@@ -283,6 +351,71 @@ class Audit:
                     "n_references=0: use n_references >= 1 (e.g. 4), or only 'loss' and "
                     "'population'"
                 )
+
+    def _check_attack_tasks(self) -> None:
+        """An attack made for one task (the language-model attacks) needs data of that task."""
+        for label, name, _ in self._attacks:
+            task = attack_info(name).task
+            if task is not None and task != self._data.task:
+                what = "texts and a causal language model" if task == "language_model" else task
+                raise ValueError(
+                    f"attack {label!r} is for {task} audits ({what}), but the data is a "
+                    f"{self._data.task} task; its attacks: "
+                    f"{', '.join(default_attacks(self._data.task))}"
+                )
+
+    def _attack_signals(self) -> dict[str, Any]:
+        """The signal of every attack that names its own (``AttackSpec.signal``), by name."""
+        from privmeter.signals import get_signal
+
+        out: dict[str, Any] = {}
+        for label, name, _ in self._attacks:
+            wanted = attack_info(name).signal
+            if wanted is None or wanted == self._signal.name or wanted in out:
+                continue
+            if wanted == "pretrained_reference":
+                if self.reference_lm is None:
+                    raise ValueError(
+                        f"attack {label!r} compares the target with a different pretrained "
+                        "model: pass reference_lm=HFCausalLM.from_pretrained(base_folder) "
+                        "(config: model.reference_path)"
+                    )
+                from privmeter.signals.lm import pretrained_reference_signal
+
+                out[wanted] = pretrained_reference_signal(self.reference_lm)
+            else:
+                out[wanted] = get_signal(wanted)
+        return out
+
+    def _check_reference_models(self) -> list[tuple[Any, NDArray[np.int64]]] | None:
+        """Bring-your-own references: adapters and their training rows, checked."""
+        if self.reference_models is None:
+            return None
+        if self.game != "model":
+            raise ValueError("reference_models are only used by the 'model' game")
+        from privmeter._validation import check_indices
+
+        entries = list(self.reference_models)
+        if not entries:
+            raise ValueError("reference_models is empty: give at least one (model, indices)")
+        out: list[tuple[Any, NDArray[np.int64]]] = []
+        for i, entry in enumerate(entries):
+            if not (isinstance(entry, (tuple, list)) and len(entry) == 2):
+                raise ValueError(
+                    f"reference_models[{i}] must be a (model, training indices) pair, got "
+                    f"{type(entry).__name__}"
+                )
+            model, idx = entry
+            if idx is None:
+                raise ValueError(
+                    f"reference_models[{i}] has no training indices: membership inference needs "
+                    "to know which rows each reference trained on"
+                )
+            rows = check_indices(f"reference_models[{i}] indices", idx, self._data.n,
+                                 distinct=True)
+            access = as_model_access(model, n_classes=self._data.n_classes, task=self._data.task)
+            out.append((access, np.asarray(rows, dtype=np.int64)))
+        return out
 
     def _check_models(self) -> None:
         """Before any training: the features fit the model's float type, and the target (or a
@@ -313,10 +446,15 @@ class Audit:
     def _seeds(self) -> tuple[np.random.Generator, int, int]:
         return split_seeds(self._seed)
 
+    def _n_references(self) -> int:
+        if self._references is not None:
+            return len(self._references)
+        return self.n_references if self.trainer is not None else 0
+
     def _game_plan(self) -> GamePlan:
         return plan_game(
             self._data.n, game=self.game,
-            n_references=self.n_references if self.trainer is not None else 0,
+            n_references=self._n_references(),
             population_fraction=self._population_fraction, seed=self._seed, online=self.online,
             target_indices=self.target_indices if self.target_model is not None else None,
             records=self.records, leave_one_out=self.leave_one_out,
@@ -344,36 +482,52 @@ class Audit:
         t0 = time.perf_counter()
         models: list[_build.ModelFactory] = []
         keys: list[str | None] = []
-        train_keep = keep
+        # rows of the keep matrix: the target first, then its references (model game)
+        given: list[tuple[_build.ModelFactory, str | None]] = []
         if self.target_model is not None:
             target = as_model_access(self.target_model, n_classes=d.n_classes, task=d.task)
-            models.append(lambda: target)
-            keys.append(None)
-            train_keep = keep[1:]
-        if train_keep.shape[0] > 0:
+            given.append((functools.partial(_identity, target), None))
+        n_given_first = len(given)
+        if self._references is not None:
+            keep = keep.copy()
+            for j, (_, idx) in enumerate(self._references, start=1):
+                keep[j] = False
+                keep[j, idx] = True
+        to_train = keep[n_given_first:] if self._references is None else keep[n_given_first:1]
+        if to_train.shape[0] > 0:
             trained, model_keys = _build.train_models_lazily(
-                self.trainer, d, train_keep, train_seed, store=self._store,
+                self.trainer, d, to_train, train_seed, store=self._store,
                 executor=self.executor, progress=self.progress, vectorized=self.vectorized,
             )
-            models.extend(trained)
-            keys.extend(model_keys)
+        else:
+            trained, model_keys = [], []
+        models = [f for f, _ in given] + list(trained)
+        keys = [k for _, k in given] + list(model_keys)
+        if self._references is not None:
+            models += [functools.partial(_identity, ref) for ref, _ in self._references]
+            keys += [None] * len(self._references)
         timings["training"] = time.perf_counter() - t0
 
         rows = np.r_[audit_rows, pop_rows]
+        signals = [self._signal, *self._signals.values()]
         values, per_model, query_timings = _build.query_models(
-            models, keys, rows, d, self._signal, augmentations=self.augmentations,
+            models, keys, rows, d, signals, augmentations=self.augmentations,
             store=self._store, progress=self.progress, member=keep[:, rows],
         )
         timings["querying"] = query_timings["querying"]
 
         role = np.array(["audit"] * audit_rows.size + ["population"] * pop_rows.size)
         labels = d.y[rows] if d.task == "classification" else None
-        sig = self._signal
-        table = SignalTable(
-            values, keep[:, rows], role=role, labels=labels, kind=sig.kind,
-            higher_is_member=sig.higher_is_member, point_ids=rows,
-            metadata={"signal": sig.name, "dataset": d.name},
-        )
+
+        def make_table(sig: Any) -> SignalTable:
+            return SignalTable(
+                values[sig.name], keep[:, rows], role=role, labels=labels, kind=sig.kind,
+                higher_is_member=sig.higher_is_member, point_ids=rows,
+                metadata={"signal": sig.name, "dataset": d.name},
+            )
+
+        table = make_table(self._signal)
+        extra_tables = {name: make_table(sig) for name, sig in self._signals.items()}
         card = self._card(table, audit_rows, pop_rows, keep, targets)
         t0 = time.perf_counter()
         card = dataclasses.replace(card, utility=_build.summarise_utility(
@@ -382,7 +536,7 @@ class Audit:
         ))
         timings["utility"] = query_timings["utility"] + time.perf_counter() - t0
         return BuiltTable(table=table, targets=tuple(targets), card=card, timings=timings,
-                          audit_rows=audit_rows)
+                          audit_rows=audit_rows, tables=extra_tables)
 
     def _card(
         self, table: SignalTable, audit_rows: NDArray[np.int64], pop_rows: NDArray[np.int64],
@@ -408,7 +562,9 @@ class Audit:
             non_members=int((~mem0).sum()),
             dataset=f"{d.name} ({d.n} rows, {d.task}"
                     + (f", {d.n_classes} classes)" if d.n_classes else ")"),
-            model=_cards.model_description(self.trainer, user_target=user_target),
+            model=_cards.model_description(self.trainer, user_target=user_target) + (
+                f"; references: user-supplied ({len(self._references)} models with their "
+                "training rows)" if self._references is not None else ""),
             seed=self._seed,
             versions=_cards.versions(),
         )
@@ -436,12 +592,13 @@ class Audit:
                 params["seed"] = self._seed  # RMIA's a='auto' tuning follows the audit's seed
             targets = self._valid_targets(built)
             try:
+                table = built.table_for(attack_info(name).signal)
                 if len(targets) == 1:
-                    one = run_attack(name, built.table, target=targets[0],
+                    one = run_attack(name, table, target=targets[0],
                                      confidence=self.confidence, delta=self.delta, **params)
                 else:
                     # metrics once, on the pooled scores (not once per target as well)
-                    scored = [score_attack(name, built.table, target=t, **params)
+                    scored = [score_attack(name, table, target=t, **params)
                               for t in targets]
             except ValueError as exc:
                 skipped[label] = str(exc)
@@ -540,6 +697,10 @@ class Audit:
             )
         return AuditReport(results=tuple(results), card=card, records=records, title=title,
                            not_run=not_run)
+
+
+def _identity(model: Any) -> Any:
+    return model
 
 
 def _per_record(per_target: Sequence[ScoredAttack], confidence: float) -> list[dict[str, Any]]:

@@ -82,6 +82,9 @@ def describe(obj: Any) -> str:
 def model_description(trainer: Any, *, user_target: bool) -> str:
     """The card's ``"model"`` entry: the user's target and/or how references are trained."""
     model_desc = "user-supplied target" if user_target else ""
+    if trainer is not None and callable(getattr(trainer, "describe", None)):
+        desc = str(trainer.describe())
+        return (model_desc + "; references: " if model_desc else "") + desc
     if trainer is not None:
         inner = getattr(trainer, "model_factory", None) or getattr(trainer, "estimator", None)
         desc = describe(inner) if inner is not None else type(trainer).__name__
@@ -93,12 +96,22 @@ def model_description(trainer: Any, *, user_target: bool) -> str:
 
 
 def versions() -> dict[str, str]:
-    """Versions of privmeter, numpy, Python and (where installed) torch, sklearn, scipy."""
+    """Versions of privmeter, numpy, Python, (where installed) torch, sklearn, scipy, and the
+    other frameworks this process has imported (transformers, peft, keras, onnxruntime,
+    openvino, opacus)."""
+    import sys
+
     out = {"privmeter": __version__, "numpy": np.__version__,
            "python": platform.python_version()}
     for mod in ("torch", "sklearn", "scipy"):
         with contextlib.suppress(ImportError):
             out[mod] = __import__(mod).__version__
+    for mod in ("transformers", "peft", "keras", "tensorflow", "onnxruntime", "openvino",
+                "opacus"):
+        loaded = sys.modules.get(mod)
+        version = getattr(loaded, "__version__", None) if loaded is not None else None
+        if isinstance(version, str):
+            out[mod] = version
     return out
 
 

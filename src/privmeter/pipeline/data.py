@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["AuditData", "as_data", "check_data"]
+__all__ = ["AuditData", "as_data", "check_data", "is_text_array"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,19 @@ class AuditData:
         """Number of rows."""
         return int(self.y.shape[0])
 
+    @property
+    def is_text(self) -> bool:
+        """Whether the rows are texts (a 1-D object array of ``str``)."""
+        return is_text_array(self.x)
+
+
+def is_text_array(x: Any) -> bool:
+    """Whether ``x`` is a 1-D numpy array of Python strings (object or unicode dtype)."""
+    return (
+        isinstance(x, np.ndarray) and x.ndim == 1 and x.dtype.kind in "OU"
+        and all(isinstance(t, str) for t in x.tolist())
+    )
+
 
 def check_data(data: AuditData) -> AuditData:
     """Rows and features must match and be finite: a NaN would silently poison every model."""
@@ -40,7 +53,17 @@ def check_data(data: AuditData) -> AuditData:
     if n_x == 0:
         raise ValueError("the dataset has no rows: an audit needs data to train and attack on")
     x = np.asarray(data.x)
-    if x.dtype.kind in "fc":
+    if data.task == "language_model" and not is_text_array(x):
+        raise ValueError(
+            "a language-model audit needs texts: a 1-D array of str (privmeter.datasets."
+            f"TextDataset), got an array of dtype {x.dtype} and shape {x.shape}"
+        )
+    if is_text_array(x):
+        blank = [i for i, t in enumerate(x.tolist()) if not t.strip()]
+        if blank:
+            shown = ", ".join(str(i) for i in blank[:10]) + (" ..." if len(blank) > 10 else "")
+            raise ValueError(f"{len(blank)} texts are empty or whitespace only: rows {shown}")
+    elif x.dtype.kind in "fc":
         bad = ~np.isfinite(x.reshape(n_x, -1)).all(axis=1)
         if bad.any():
             rows = np.flatnonzero(bad)
@@ -66,6 +89,8 @@ def as_data(dataset: Any) -> AuditData:
 def _raw_data(dataset: Any) -> AuditData:
     if isinstance(dataset, tuple) and len(dataset) == 2:
         x, y = dataset
+        if isinstance(x, (list, tuple)) and x and all(isinstance(t, str) for t in x):
+            x = np.array(list(x), dtype=object)
         y_arr = np.asarray(y)
         is_cls = y_arr.dtype.kind in "iub"
         return AuditData(
