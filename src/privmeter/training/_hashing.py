@@ -127,9 +127,31 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(_to_jsonable(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
+def _hash_text_array(h: Any, arr: NDArray[Any]) -> None:
+    """A 1-D object array of ``str``: each text's UTF-8 length (int64) then all the bytes."""
+    encoded: list[bytes] = []
+    for i, value in enumerate(arr.tolist()):
+        if not isinstance(value, str):
+            raise ValueError(
+                "cannot fingerprint an array of Python objects (dtype=object) unless every "
+                f"element is a str; element {i} is a {type(value).__name__}"
+            )
+        encoded.append(value.encode("utf-8", errors="surrogatepass"))
+    lengths = np.fromiter((len(b) for b in encoded), dtype="<i8", count=len(encoded))
+    h.update(f"str|{list(arr.shape)}|".encode())
+    h.update(lengths.tobytes())
+    h.update(b"".join(encoded))
+
+
 def _hash_array(h: Any, arr: NDArray[Any]) -> None:
     if arr.dtype == object:
-        raise ValueError("cannot fingerprint an array of Python objects (dtype=object)")
+        if arr.ndim != 1:
+            raise ValueError(
+                "cannot fingerprint an array of Python objects (dtype=object) other than a "
+                f"1-D array of str; got shape {arr.shape}"
+            )
+        _hash_text_array(h, arr)
+        return
     contiguous = np.ascontiguousarray(arr)
     h.update(f"{contiguous.dtype.str}|{list(contiguous.shape)}|".encode())
     try:
@@ -141,12 +163,19 @@ def _hash_array(h: Any, arr: NDArray[Any]) -> None:
 def data_fingerprint(*arrays: Any) -> str:
     """sha256 of the arrays' bytes, shapes and dtypes (torch tensors are read via numpy).
 
+    A 1-D object array of ``str`` (the ``x`` of a text dataset) is hashed as its texts'
+    UTF-8 bytes, each preceded by its length, so that ``["ab", "c"]`` and ``["a", "bc"]``
+    differ; numeric arrays hash as before.
+
     Examples
     --------
     >>> import numpy as np
     >>> a = data_fingerprint(np.zeros(3), np.arange(3))
     >>> a == data_fingerprint(np.zeros(3), np.arange(3)), a == data_fingerprint(np.ones(3))
     (True, False)
+    >>> t = data_fingerprint(np.array(["ab", "c"], dtype=object))
+    >>> t == data_fingerprint(np.array(["a", "bc"], dtype=object))
+    False
     """
     h = hashlib.sha256()
     for arr in arrays:
