@@ -21,6 +21,8 @@ The package follows the flow of a query:
 - :mod:`~privmeter.signals.registry`: the :class:`Signal` type and the registry by name;
 - :mod:`~privmeter.signals.builtin`: the built-in signals and their factories, registered on
   import;
+- :mod:`~privmeter.signals.lm`: the sequence signals of causal language models (``lm_loss``,
+  ``zlib``, ``lowercase``, ``min_k``, ``min_k_plus_plus``), registered on import;
 - :mod:`~privmeter.signals.compute`: :func:`compute_signal`, the batched query loop.
 """
 
@@ -40,6 +42,17 @@ from privmeter.signals.builtin import (  # importing builtin registers the built
     taylor_softmax_signal,
 )
 from privmeter.signals.compute import compute_signal
+from privmeter.signals.lm import (  # importing lm registers the language-model signals
+    LM_LOSS,
+    LOWERCASE,
+    MIN_K,
+    MIN_K_PLUS_PLUS,
+    ZLIB,
+    min_k_plus_plus_signal,
+    min_k_signal,
+    pretrained_reference_signal,
+    sequence_nll,
+)
 from privmeter.signals.numerics import SIGNAL_KINDS as SIGNAL_KINDS
 from privmeter.signals.numerics import SignalKind as SignalKind
 from privmeter.signals.numerics import (
@@ -61,6 +74,11 @@ from privmeter.signals.registry import (
 from privmeter.signals.registry import SignalFn as SignalFn
 
 __all__ = [
+    "LM_LOSS",
+    "LOWERCASE",
+    "MIN_K",
+    "MIN_K_PLUS_PLUS",
+    "ZLIB",
     "Augmentation",
     "FlipShift",
     "GaussianNoise",
@@ -71,11 +89,15 @@ __all__ = [
     "entropy_from_logits",
     "get_signal",
     "list_signals",
+    "min_k_plus_plus_signal",
+    "min_k_signal",
     "modified_entropy_from_logits",
+    "pretrained_reference_signal",
     "probability_from_logits",
     "probability_signal",
     "register_signal",
     "robustness_signal",
+    "sequence_nll",
     "taylor_softmax_from_logits",
     "taylor_softmax_signal",
 ]
