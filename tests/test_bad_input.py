@@ -467,7 +467,7 @@ for flag, value, match in [
 for name, match in [
     ("lria", r"--require-attack: unknown attack 'lria' \(did you mean 'lira' or 'rmia'\?\)"),
     ("los", r"unknown attack 'los' \(did you mean 'loss'\?\).*in these results: loss"),
-    ("zzzz", r"unknown attack 'zzzz'; known attacks: lira, loss"),
+    ("zzzz", r"unknown attack 'zzzz'; known attacks: (auto, )?lira, loss"),
 ]:
     CASES.append(C(f"gate-require-{name}", ["gate", "{d}/rep/results.json", "--max-auc", "1",
                                             "--require-attack", name], match))

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 
 from privmeter.config.factories import _import_factory, _sklearn_estimator
-from privmeter.config.schema import AuditConfig, ConfigError, DataConfig
+from privmeter.config.schema import TEXT_SOURCES, AuditConfig, ConfigError, DataConfig
 
 __all__ = ["build_audit"]
 
@@ -22,12 +22,57 @@ def _resolve(base: Path, value: str) -> Path:
     return p if p.is_absolute() else base / p
 
 
+def _load_texts(cfg: DataConfig, base: Path) -> tuple[Any, Any]:
+    """A text dataset from ``data.path``, or from ``data.members`` + ``data.non_members``
+    (then also the member rows: your own target's training texts)."""
+    from privmeter import datasets
+
+    kw: dict[str, Any] = {"field": cfg.field, "id_field": cfg.id_field,
+                          "label_field": cfg.label_field, "mode": cfg.mode}
+    kw = {k: v for k, v in kw.items() if v is not None}
+    if cfg.members is not None or cfg.non_members is not None:
+        if cfg.members is None or cfg.non_members is None:
+            raise ConfigError(
+                "data.members and data.non_members go together: your target's training texts "
+                "and texts it never saw"
+            )
+        if cfg.path is not None:
+            raise ConfigError(
+                "give either data.path (privmeter splits and trains the target) or "
+                "data.members + data.non_members (your own target), not both"
+            )
+        try:
+            return datasets.load_member_split(
+                _resolve(base, cfg.members), _resolve(base, cfg.non_members),
+                source=cfg.source, **kw,
+            )
+        except (ValueError, OSError, TypeError) as exc:
+            raise ConfigError(f"data.members / data.non_members: {exc}") from None
+    if cfg.path is None:
+        raise ConfigError(
+            f"data.source {cfg.source!r} needs data.path (or data.members and "
+            "data.non_members)"
+        )
+    try:
+        return datasets.load_text(cfg.source, _resolve(base, cfg.path), **kw), None
+    except (ValueError, OSError, TypeError) as exc:
+        raise ConfigError(f"data.path: {exc}") from None
+
+
 def _load_dataset(cfg: DataConfig, base: Path) -> Any:
     import pickle
 
     from privmeter import datasets
 
     src = cfg.source
+    if src in TEXT_SOURCES:
+        return _load_texts(cfg, base)[0]
+    if cfg.members is not None or cfg.non_members is not None:
+        raise ConfigError(
+            f"data.members / data.non_members are for texts (data.source one of "
+            f"{', '.join(TEXT_SOURCES)}), got data.source {src!r}: for other data give "
+            "target.train_indices"
+        )
     files = {"npz", "csv", "cifar10", "cifar100", "purchase", "texas"}
     if src not in files:
         try:
@@ -107,11 +152,30 @@ def build_audit(
             store = Store(_resolve(base, cfg.cache), trust_pickle=trust_pickles)
         except (ValueError, OSError) as exc:
             raise ConfigError(f"cache: {exc}") from None
-    ds = _load_dataset(cfg.data, base)
-    trainer: Any
+    member_rows = None
+    if cfg.data.source in TEXT_SOURCES:
+        ds, member_rows = _load_texts(cfg.data, base)
+    else:
+        ds = _load_dataset(cfg.data, base)
+    trainer: Any = None
     target_model = None
     target_indices = None
-    if m.architecture == "sklearn":
+    reference_lm = None
+    t = cfg.training
+    if m.architecture == "hf_causal_lm":
+        trainer, target_model, reference_lm = _language_model(cfg, ds, base)
+    elif m.architecture in _FILE_ARCHITECTURES:
+        if m.path is None:
+            raise ConfigError(f"model.architecture {m.architecture!r} needs model.path")
+        target_model = _load_model_file(_resolve(base, m.path), m.architecture, "model.path",
+                                        m.batch_size)
+        if m.architecture == "keras":
+            from privmeter.training import KerasTrainer
+
+            trainer = KerasTrainer(
+                target_model, epochs=t.epochs, batch_size=t.batch_size, learning_rate=t.lr,
+            )
+    elif m.architecture == "sklearn":
         from privmeter.training import SklearnTrainer
 
         if not m.sklearn:
@@ -135,6 +199,7 @@ def build_audit(
                 raise ConfigError(
                     f"built-in architectures are classifiers; dataset {ds.name!r} is a "
                     f"{ds.task} task: use model.architecture 'sklearn' or 'factory'"
+                    + (" (or hf_causal_lm for texts)" if ds.task == "language_model" else "")
                 )
             shape = ds.image_shape or tuple(np.shape(ds.x)[1:])
             try:
@@ -144,21 +209,64 @@ def build_audit(
                 raise ConfigError(
                     f"model ({m.architecture}, options {m.options}): {exc}"
                 ) from None
-        t = cfg.training
+        dp = None
+        if t.dp is not None:
+            from privmeter.training import DPConfig
+
+            try:
+                dp = DPConfig(**t.dp.model_dump())
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(f"training.dp: {exc}") from None
         trainer = TorchTrainer(
-            factory, optimizer=t.optimizer, lr=t.lr, momentum=t.momentum, epochs=t.epochs,
-            batch_size=t.batch_size, weight_decay=t.weight_decay, schedule=t.schedule,
+            factory, optimizer=t.optimizer, lr=t.lr if t.lr is not None else 1e-3,
+            momentum=t.momentum, epochs=t.epochs if t.epochs is not None else 50,
+            batch_size=t.batch_size if t.batch_size is not None else 32,
+            weight_decay=t.weight_decay, schedule=t.schedule,
             loss="cross_entropy" if ds.task == "classification" else "mse",
+            **({"dp": dp} if dp is not None else {}),
         )
         if cfg.target.weights is not None:
             target_model = _load_target(trainer, _resolve(base, cfg.target.weights))
-    if cfg.target.train_indices is not None:
+    if t.dp is not None and m.architecture in (*_FILE_ARCHITECTURES, "sklearn",
+                                               "hf_causal_lm"):
+        raise ConfigError(
+            f"training.dp trains PyTorch models with DP-SGD (Opacus); model.architecture "
+            f"{m.architecture!r} is not trained that way: use a built-in architecture or "
+            "model.factory"
+        )
+    if member_rows is not None:
+        if cfg.target.train_indices is not None:
+            raise ConfigError(
+                "data.members already says which texts the target trained on: drop "
+                "target.train_indices"
+            )
+        target_indices = member_rows
+        if target_model is None:
+            raise ConfigError(
+                "data.members / data.non_members describe your own target: give it with "
+                "model.path (a model folder)"
+            )
+    elif cfg.target.train_indices is not None:
         target_indices = _load_indices(cfg.target.train_indices, base)
+    if target_model is not None and target_indices is None:
+        raise ConfigError(
+            "model.path (your target) needs the rows it trained on: target.train_indices, or "
+            "data.members and data.non_members for texts"
+        )
     if (target_model is None) != (target_indices is None):
         raise ConfigError(
             "target.weights and target.train_indices go together (your model and its training "
             "rows)"
         )
+    reference_models = None
+    if cfg.references.models is not None:
+        reference_models = [
+            (_load_model_file(_resolve(base, e.path),
+                              m.architecture if m.architecture in _FILE_ARCHITECTURES else None,
+                              f"references.models[{i}].path", m.batch_size),
+             _load_indices(e.train_indices, base, key=f"references.models[{i}].train_indices"))
+            for i, e in enumerate(cfg.references.models)
+        ]
     augment: Any = None
     s = cfg.signal
     if s.augmentations != "none":
@@ -190,7 +298,8 @@ def build_audit(
             leave_one_out=cfg.leave_one_out, seed=cfg.seed,
             vectorized=cfg.references.vectorized, store=store, executor=executor,
             progress=progress, confidence=cfg.confidence, delta=cfg.delta,
-            title=cfg.report.title,
+            title=cfg.report.title, reference_lm=reference_lm,
+            reference_models=reference_models, **_text_options(cfg),
         )
     except (ValueError, TypeError) as exc:
         raise ConfigError(_config_words(str(exc))) from None
@@ -254,28 +363,119 @@ def _load_target(trainer: Any, wpath: Path) -> Any:
         ) from None
 
 
-def _load_indices(ti: str | list[int], base: Path) -> Any:
+#: model.architecture values whose target is a model file or folder (model.path)
+_FILE_ARCHITECTURES = ("keras", "onnx", "openvino", "hf")
+
+
+def _load_model_file(path: Path, architecture: str | None, key: str,
+                     batch_size: int | None) -> Any:
+    """A model adapter from a file or folder (:func:`privmeter.models.loading.load_model`)."""
+    from privmeter.models.loading import load_model
+
+    options = {"batch_size": batch_size} if batch_size is not None else {}
+    try:
+        return load_model(path, architecture=architecture, **options)
+    except (ValueError, OSError, TypeError, ImportError) as exc:
+        raise ConfigError(f"{key}: {exc}") from None
+
+
+def _language_model(cfg: AuditConfig, ds: Any, base: Path) -> tuple[Any, Any, Any]:
+    """``(trainer, target, reference_lm)`` of a causal-LM config (``model.architecture:
+    hf_causal_lm``): the target from ``model.path``, reference models fine-tuned from
+    ``model.base_path`` (fully or with LoRA), the pretrained reference from
+    ``model.reference_path``."""
+    m, t = cfg.model, cfg.training
+    if ds.task != "language_model":
+        raise ConfigError(
+            f"model.architecture 'hf_causal_lm' audits a causal language model on texts; the "
+            f"data is a {ds.task} task (data.source {cfg.data.source!r}): use data.source text, "
+            "jsonl or csv_text without data.label_field"
+        )
+    if m.path is None and m.base_path is None:
+        raise ConfigError(
+            "model.architecture 'hf_causal_lm' needs model.path (the fine-tuned model to audit) "
+            "and/or model.base_path (the base model that privmeter fine-tunes the target and "
+            "the reference models from)"
+        )
+    from privmeter.models import HFCausalLM
+
+    options: dict[str, Any] = {"max_length": m.max_length, "stride": m.stride,
+                               "batch_size": m.batch_size}
+    options = {k: v for k, v in options.items() if v is not None}
+    tokenizer = str(_resolve(base, m.tokenizer)) if m.tokenizer is not None else None
+
+    def load(key: str, value: str) -> Any:
+        try:
+            return HFCausalLM.from_pretrained(_resolve(base, value), tokenizer=tokenizer,
+                                              **options)
+        except (ValueError, OSError, TypeError) as exc:
+            raise ConfigError(f"{key}: {exc}") from None
+
+    target = load("model.path", m.path) if m.path is not None else None
+    reference_lm = (load("model.reference_path", m.reference_path)
+                    if m.reference_path is not None else None)
+    trainer = None
+    if m.base_path is not None:
+        from privmeter.training import LMTrainer, LoraSettings
+
+        base_folder = _resolve(base, m.base_path)
+        lora = None
+        if m.lora is not None:
+            lora = LoraSettings(r=m.lora.r, alpha=m.lora.alpha, dropout=m.lora.dropout,
+                                target_modules=(None if m.lora.target_modules is None
+                                                else tuple(m.lora.target_modules)))
+        kw: dict[str, Any] = {"epochs": t.epochs, "learning_rate": t.lr,
+                              "batch_size": t.batch_size, "weight_decay": t.weight_decay}
+        if m.max_length is not None:
+            kw["max_length"] = m.max_length
+        kw = {k: v for k, v in kw.items() if v is not None}
+        try:
+            trainer = LMTrainer(base_folder, lora=lora, **kw)
+        except (ValueError, OSError, TypeError) as exc:
+            raise ConfigError(f"model.base_path: {exc}") from None
+    return trainer, target, reference_lm
+
+
+def _text_options(cfg: AuditConfig) -> dict[str, Any]:
+    """The Audit options of text audits (canaries, the blind baseline) a config sets."""
+    out: dict[str, Any] = {}
+    if cfg.canaries is not None:
+        from privmeter.canaries import CanarySpec
+
+        c = cfg.canaries
+        try:
+            out["canaries"] = CanarySpec(template=c.template, repetitions=tuple(c.repetitions),
+                                         per_repetition=c.per_repetition,
+                                         n_candidates=c.candidates)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"canaries: {exc}") from None
+    if cfg.blind_baseline is not None:
+        out["blind_baseline"] = cfg.blind_baseline
+    return out
+
+
+def _load_indices(ti: str | list[int], base: Path, key: str = "target.train_indices") -> Any:
     if isinstance(ti, list):
         return np.asarray(ti, dtype=np.int64)
     ipath = _resolve(base, ti)
     if not ipath.is_file():
-        raise ConfigError(f"target.train_indices: file not found (or not a regular file): {ipath}")
+        raise ConfigError(f"{key}: file not found (or not a regular file): {ipath}")
     try:
         arr = np.load(ipath, allow_pickle=False)
     except ValueError as exc:
         if "pickle" in str(exc).lower() or "object" in str(exc).lower():
             raise ConfigError(
-                f"target.train_indices: {ipath} holds Python objects (dtype=object); refusing "
+                f"{key}: {ipath} holds Python objects (dtype=object); refusing "
                 "to unpickle it: save an integer array (np.save(path, rows.astype(int)))"
             ) from None
-        raise ConfigError(f"target.train_indices: {ipath} is not a .npy array ({exc})") from None
+        raise ConfigError(f"{key}: {ipath} is not a .npy array ({exc})") from None
     except (OSError, EOFError) as exc:
-        raise ConfigError(f"target.train_indices: cannot read {ipath} ({exc})") from None
+        raise ConfigError(f"{key}: cannot read {ipath} ({exc})") from None
     if not isinstance(arr, np.ndarray) or arr.ndim != 1 or arr.dtype.kind not in "iu":
         shape = getattr(arr, "shape", None)
         dtype = getattr(arr, "dtype", type(arr).__name__)
         raise ConfigError(
-            f"target.train_indices: {ipath} must hold a 1-D integer array of row indices, got "
+            f"{key}: {ipath} must hold a 1-D integer array of row indices, got "
             f"dtype {dtype} and shape {shape}"
         )
     return arr

@@ -14,11 +14,17 @@ from privmeter._names import _closest_names
 
 __all__ = [
     "PATH_KEYS",
+    "TEXT_SOURCES",
     "AttackEntry",
     "AuditConfig",
+    "CanaryConfig",
     "ConfigError",
+    "DPAuditConfig",
+    "DPSettings",
     "DataConfig",
+    "LoraConfig",
     "ModelConfig",
+    "ReferenceModelEntry",
     "ReferencesConfig",
     "ReportConfig",
     "SignalConfig",
@@ -39,6 +45,10 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+#: data.source values that read texts (privmeter.datasets.load_text)
+TEXT_SOURCES = ("text", "jsonl", "csv_text")
+
+
 class DataConfig(_Strict):
     source: str = "digits"
     path: str | None = None
@@ -47,6 +57,23 @@ class DataConfig(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
     #: None: 0.3, or 0.6 for the offline model game (see privmeter.Audit)
     population_fraction: float | None = Field(None, gt=0.0, lt=1.0)
+    #: texts: the JSON field or CSV column holding the text (default "text")
+    field: str | None = None
+    #: texts: a JSON field / CSV column of record ids, and of class labels (text classifiers)
+    id_field: str | None = None
+    label_field: str | None = None
+    #: .txt files: one record per line, or records separated by blank lines
+    mode: Literal["line", "blank_line"] = "line"
+    #: your own target's training texts and texts it never saw (instead of data.path)
+    members: str | None = None
+    non_members: str | None = None
+
+
+class LoraConfig(_Strict):
+    r: int = Field(8, ge=1)
+    alpha: float = Field(16.0, gt=0.0)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    target_modules: list[str] | None = None
 
 
 class ModelConfig(_Strict):
@@ -54,16 +81,55 @@ class ModelConfig(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
     sklearn: str | None = None
     factory: str | None = None
+    #: the target model's file or folder (keras, onnx, openvino, hf, hf_causal_lm)
+    path: str | None = None
+    #: language models: the base model that reference models are fine-tuned from
+    base_path: str | None = None
+    #: language models: a different pretrained model for the pretrained_reference attack
+    reference_path: str | None = None
+    #: a tokenizer folder, when it is not saved beside the model
+    tokenizer: str | None = None
+    #: language models: context length (None: the model's) and sliding-window stride
+    max_length: int | None = Field(None, ge=2)
+    stride: int | None = Field(None, ge=1)
+    #: batch size when querying the model
+    batch_size: int | None = Field(None, ge=1)
+    #: language models: fine-tune reference models with LoRA (Hu et al. 2022)
+    lora: LoraConfig | None = None
+
+
+class DPSettings(_Strict):
+    noise_multiplier: float | None = Field(None, gt=0.0)
+    target_epsilon: float | None = Field(None, gt=0.0)
+    delta: float = Field(1e-5, gt=0.0, lt=1.0)
+    max_grad_norm: float = Field(1.0, gt=0.0)
+    poisson_sampling: bool = True
+    accountant: Literal["rdp", "prv"] = "rdp"
+
+    @model_validator(mode="after")
+    def _one_of(self) -> DPSettings:
+        if (self.noise_multiplier is None) == (self.target_epsilon is None):
+            raise ValueError(
+                "training.dp: give exactly one of noise_multiplier and target_epsilon, got "
+                f"noise_multiplier={self.noise_multiplier!r}, "
+                f"target_epsilon={self.target_epsilon!r}"
+            )
+        return self
 
 
 class TrainingConfig(_Strict):
     optimizer: Literal["sgd", "adam", "adamw"] = "adam"
-    lr: float = Field(1e-3, gt=0.0)
+    #: None: 1e-3 (5e-4 for language models)
+    lr: float | None = Field(None, gt=0.0)
     momentum: float = Field(0.0, ge=0.0)
-    epochs: int = Field(50, ge=1)
-    batch_size: int = Field(32, ge=1)
+    #: None: 50 (1 for language models)
+    epochs: int | None = Field(None, ge=1)
+    #: None: 32 (8 for language models)
+    batch_size: int | None = Field(None, ge=1)
     weight_decay: float = Field(0.0, ge=0.0)
     schedule: Literal["none", "cosine", "step"] = "none"
+    #: train with DP-SGD (Opacus); the accountant's epsilon is recorded with each model
+    dp: DPSettings | None = None
 
 
 class TargetConfig(_Strict):
@@ -71,10 +137,30 @@ class TargetConfig(_Strict):
     train_indices: str | list[int] | None = None
 
 
+class ReferenceModelEntry(_Strict):
+    path: str
+    train_indices: str | list[int]
+
+
 class ReferencesConfig(_Strict):
     count: int = Field(8, ge=0)
     online: bool = True
     vectorized: bool = True
+    #: reference models trained elsewhere, each with the rows it trained on
+    models: list[ReferenceModelEntry] | None = None
+
+
+class CanaryConfig(_Strict):
+    template: str = "my account number is {d}{d}{d}{d}{d}{d}"
+    repetitions: list[int] = Field(default_factory=lambda: [1, 2, 4, 8])
+    per_repetition: int = Field(2, ge=1)
+    candidates: int = Field(2000, ge=10)
+
+
+class DPAuditConfig(_Strict):
+    canaries: int = Field(500, ge=1)
+    canary: Literal["mislabel", "ood", "gradient"] = "mislabel"
+    runs: int = Field(1, ge=1)
 
 
 class SignalConfig(_Strict):
@@ -123,7 +209,7 @@ class ReportConfig(_Strict):
 class AuditConfig(_Strict):
     """The whole audit configuration (see the module docstring for the YAML layout)."""
 
-    game: Literal["model", "algorithm", "record"] = "model"
+    game: Literal["model", "algorithm", "record", "dp"] = "model"
     seed: int = Field(0, ge=0)
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -140,6 +226,12 @@ class AuditConfig(_Strict):
     executor: Literal["inprocess", "process", "ray"] = "inprocess"
     confidence: float = Field(0.95, gt=0.0, lt=1.0)
     delta: float = Field(0.0, ge=0.0, lt=1.0)
+    #: language models: secret-sharer canaries inserted into the target's training texts
+    canaries: CanaryConfig | None = None
+    #: text data: the model-free baseline (None: on for text audits)
+    blind_baseline: bool | None = None
+    #: game dp: the canaries of the DP audit
+    dp_audit: DPAuditConfig = Field(default_factory=DPAuditConfig)
 
     @field_validator("attacks", mode="before")
     @classmethod
@@ -260,8 +352,9 @@ def _parse_scalar(text: str) -> Any:
 
 #: Config keys that hold paths (relative ones are relative to the config file's folder).
 PATH_KEYS = (
-    ("data", "path"), ("data", "labels_path"), ("target", "weights"),
-    ("target", "train_indices"), ("cache",),
+    ("data", "path"), ("data", "labels_path"), ("data", "members"), ("data", "non_members"),
+    ("model", "path"), ("model", "base_path"), ("model", "reference_path"),
+    ("model", "tokenizer"), ("target", "weights"), ("target", "train_indices"), ("cache",),
 )
 
 

@@ -276,6 +276,7 @@ class Audit:
         check_fraction("confidence", self.confidence)
         check_fraction("delta", self.delta, open_low=False)
         self._data = as_data(self.dataset)
+        self._no_reference: dict[str, str] = {}
         defaults = default_attacks(self._data.task)
         if self.reference_lm is not None and self._data.task == "language_model":
             defaults = (*defaults, "pretrained_reference")
@@ -297,7 +298,16 @@ class Audit:
                     f"game {self.game!r} needs a trainer (to train the "
                     f"{'target and ' if self.game == 'model' else ''}reference models)"
                 )
-            if needs:
+            if needs and self.attacks is None:
+                # the defaults without reference models: the others are listed as not run,
+                # so the verdict says that it may understate the risk
+                self._no_reference = {
+                    label: "no reference models: give a trainer (config: the model's training "
+                    "settings, or model.base_path for a language model) or reference_models"
+                    for label in needs
+                }
+                self._attacks = [a for a in self._attacks if a[0] not in self._no_reference]
+            elif needs:
                 raise ValueError(
                     f"attacks {needs} need reference models, so a trainer; pass trainer=... or "
                     "use only 'loss' and 'population'"
@@ -581,7 +591,7 @@ class Audit:
     def _attack(self, built: BuiltTable) -> tuple[list[AttackResult], dict[str, str]]:
         """The results, and the reason each skipped attack (by label) could not run."""
         results: list[AttackResult] = []
-        skipped: dict[str, str] = {}
+        skipped: dict[str, str] = dict(self._no_reference)
         for label, name, user_params in self._attacks:
             params = dict(user_params)
             fields = [p["name"] for p in attack_info(name).parameters()]
