@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from privmeter.training.architectures import MLP
     from privmeter.training.dp import DPConfig
     from privmeter.training.ensemble import EnsembleTrainer
+    from privmeter.training.keras_trainer import KerasTrainer
     from privmeter.training.torch_trainer import TorchTrainer
 
 # the PyTorch parts import torch (an optional extra) on first access, so that a
@@ -44,6 +45,7 @@ _LAZY = {
     "MLP": "privmeter.training.architectures",
     "DPConfig": "privmeter.training.dp",
     "EnsembleTrainer": "privmeter.training.ensemble",
+    "KerasTrainer": "privmeter.training.keras_trainer",
     "TorchTrainer": "privmeter.training.torch_trainer",
 }
 
@@ -55,6 +57,7 @@ __all__ = [
     "Executor",
     "InProcessExecutor",
     "JobFailedError",
+    "KerasTrainer",
     "ProcessExecutor",
     "RayExecutor",
     "SklearnTrainer",
