@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from privmeter.training.dp import DPConfig
     from privmeter.training.ensemble import EnsembleTrainer
     from privmeter.training.keras_trainer import KerasTrainer
+    from privmeter.training.lm_trainer import LMTrainer, LoraSettings
     from privmeter.training.torch_trainer import TorchTrainer
 
 # the PyTorch parts import torch (an optional extra) on first access, so that a
@@ -46,6 +47,8 @@ _LAZY = {
     "DPConfig": "privmeter.training.dp",
     "EnsembleTrainer": "privmeter.training.ensemble",
     "KerasTrainer": "privmeter.training.keras_trainer",
+    "LMTrainer": "privmeter.training.lm_trainer",
+    "LoraSettings": "privmeter.training.lm_trainer",
     "TorchTrainer": "privmeter.training.torch_trainer",
 }
 
@@ -57,6 +60,8 @@ __all__ = [
     "Executor",
     "InProcessExecutor",
     "JobFailedError",
+    "LMTrainer",
+    "LoraSettings",
     "KerasTrainer",
     "ProcessExecutor",
     "RayExecutor",
