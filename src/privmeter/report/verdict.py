@@ -24,10 +24,32 @@ check it by hand from the figures in the report:
    and the bound cannot contradict each other on that side.
 5. Level: *severe* if lift >= 50 or AUC_lo >= 0.80; *high* if lift >= 10 or AUC_lo >= 0.65;
    *moderate* if lift >= 2 or AUC_lo >= 0.55; *low* otherwise.
-6. The verdict is the worst level over all attacks. Among attacks at that level, the one
-   whose evidence exceeds the level's threshold most decides: the larger of
-   ``lift / lift threshold`` and ``(AUC_lo - 0.5) / (AUC threshold - 0.5)`` (the thresholds
-   of *moderate* for a *low* verdict), so the headline figure is the strongest one.
+6. The verdict is the worst level over all attacks, each assessed with its bounds (steps
+   2-4) corrected for the number of attacks (the rule ``"bonferroni"``, below). Among
+   attacks at that level, the one whose evidence exceeds the level's threshold most
+   decides: the larger of ``lift / lift threshold`` and ``(AUC_lo - 0.5) / (AUC threshold -
+   0.5)`` (the thresholds of *moderate* for a *low* verdict), so the headline figure is the
+   strongest one.
+
+Taking the worst of ``k`` attacks is a multiple comparison: with each attack at its own 95%
+bounds, the chance that *some* attack's lower bound overstates its true figure grows with
+``k`` (measured: six attacks whose true AUC is just below the 0.55 of *moderate* gave a
+*moderate* verdict in 12% of audits at 95% each, 2% with the correction). The verdict
+therefore uses a (weighted) Bonferroni correction, the rule ``"bonferroni"``
+(:data:`VERDICT_RULES`): the attacks are grouped into distinct tests (results with exactly
+the same ROC curve, such as ``loss`` and ``population``, are one test), each test gets a share
+``w`` of the error budget ``1 - c`` (``c`` the results' confidence, 95% by default) and every
+bound of its attacks (Clopper-Pearson TPR and FPR bounds, the DeLong AUC interval, the
+Bonferroni-corrected epsilon bound) is recomputed from its scores at confidence
+``1 - w (1 - c)`` (:func:`at_confidence`). The shares are equal (``1 / k``), except that the
+pre-selected ``auto`` attack (chosen on reference models, never the target:
+:mod:`privmeter.attacks.auto`), when it ran beside other attacks, gets half of the budget and
+the other tests share the other half: the weights are fixed before any result is seen, so the
+family of bounds holds together with probability at least ``c`` whatever the dependence
+between the attacks (Bonferroni's inequality). Holm's (1979) step-down procedure would give
+the same headline: its first step is this Bonferroni step, and the verdict rests on the
+single strongest rejection. ``rule="uncorrected"`` gives the former worst-of rule (each
+attack at its own confidence), for comparison.
    Attacks that were requested but did not run are named in the verdict: the verdict then
    rests only on the attacks that ran.
 
@@ -52,15 +74,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 if TYPE_CHECKING:
     from privmeter.result import AttackResult
 
 __all__ = [
     "RISK_LEVELS",
     "RULE_LINES",
+    "RULE_TEXT",
+    "VERDICT_RULES",
     "Verdict",
     "assess_attack",
+    "assess_attacks",
     "assess_risk",
+    "at_confidence",
+    "family_confidences",
 ]
 
 #: Risk levels, from least to most severe.
@@ -100,7 +129,24 @@ RULE_LINES: tuple[str, ...] = (
     "keep chance from inflating it; a small "
     "audit can understate the risk, so 'low' means no risk was demonstrated at this sample "
     "size, not that there is none.",
+    "Taking the worst of several attacks is a multiple comparison, so each attack's bounds "
+    "are Bonferroni-corrected: with k distinct attacks (identical ROC curves count once) "
+    "each is assessed at confidence 1 − 5%/k (the pre-selected 'auto' attack, when it ran "
+    "beside others, at 1 − 2.5% and the others share the other 2.5%), so that all the "
+    "bounds hold together with 95% confidence.",
 )
+
+#: The verdict rules :func:`assess_risk` knows.
+VERDICT_RULES: tuple[str, ...] = ("bonferroni", "uncorrected")
+
+#: One sentence per rule, for the report (``Verdict.rule_text``).
+RULE_TEXT: dict[str, str] = {
+    "bonferroni": "Bonferroni-corrected worst of {k} attack{s}: each attack's bounds are at "
+    "confidence {each} so that all of them hold together with {family} confidence{auto}.",
+    "uncorrected": "Uncorrected worst of {k} attack{s}: each attack's bounds are at its own "
+    "{family} confidence, so the chance that some bound overstates grows with the number of "
+    "attacks.",
+}
 
 
 @dataclass(frozen=True)
@@ -142,6 +188,16 @@ class Verdict:
         Attacks that were requested but produced no result: the verdict rests on the others.
     ran : tuple of str
         The attacks the verdict rests on.
+    rule : str
+        The verdict rule (one of :data:`VERDICT_RULES`; ``"uncorrected"`` for a single
+        attack assessed by :func:`assess_attack`).
+    rule_text : str
+        The rule in one sentence, with this audit's numbers (for the report).
+    family_size : int
+        Number of distinct attacks (tests) the correction counted.
+    family_confidence : float or None
+        Confidence with which all the attacks' bounds hold together (None for one attack
+        assessed alone). ``confidence`` is then the deciding attack's corrected level.
     """
 
     level: str
@@ -159,6 +215,10 @@ class Verdict:
     epsilon_note: str = ""
     not_run: tuple[tuple[str, str], ...] = ()
     ran: tuple[str, ...] = ()
+    rule: str = "uncorrected"
+    rule_text: str = ""
+    family_size: int = 1
+    family_confidence: float | None = None
 
     @property
     def rank(self) -> int:
@@ -182,6 +242,10 @@ class Verdict:
             "epsilon_lb": self.epsilon_lb,
             "epsilon_note": self.epsilon_note,
             "not_run": [{"attack": a, "reason": r} for a, r in self.not_run],
+            "rule": self.rule,
+            "rule_text": self.rule_text,
+            "family_size": self.family_size,
+            "family_confidence": self.family_confidence,
             "missing": self.missing_text,
             "text": self.text,
         }
@@ -337,29 +401,164 @@ def _sort_key(v: Verdict) -> tuple[int, float, float]:
     return (v.rank, _margin(v), v.auc_lo)
 
 
-def assess_risk(
-    results: Sequence[AttackResult], *, not_run: Sequence[tuple[str, str]] = ()
-) -> Verdict:
-    """The audit's verdict: the worst :func:`assess_attack` level over ``results``.
+def at_confidence(result: AttackResult, confidence: float) -> AttackResult:
+    """``result`` with every interval recomputed at another ``confidence``.
 
-    Among the attacks at the worst level, the one whose lift or AUC lower bound exceeds
-    that level's threshold by the largest factor decides (see the module docstring).
+    The scores, membership and point ids an :class:`~privmeter.result.AttackResult` holds
+    determine all its figures, so the result is rebuilt from them
+    (:meth:`~privmeter.result.AttackResult.from_scores`, same FPR levels and delta): the
+    Clopper-Pearson TPR and FPR bounds, the DeLong AUC interval (clustered when point ids
+    repeat, as for pooled results) and the Bonferroni-corrected epsilon bound are those of the
+    same counts at the new level. Returns ``result`` itself when the level is unchanged.
+
+    Examples
+    --------
+    >>> from privmeter.result import AttackResult
+    >>> r = AttackResult.from_scores("demo", [3.0, 2.0, 1.5, 1.0, 0.0, -1.0], [1, 1, 0, 1, 0, 0])
+    >>> wide = at_confidence(r, 0.99)
+    >>> wide.auc == r.auc and wide.auc_ci[0] < r.auc_ci[0], wide.confidence
+    (True, 0.99)
+    """
+    from privmeter.result import AttackResult
+
+    if confidence == result.confidence:
+        return result
+    return AttackResult.from_scores(
+        result.attack, result.scores, result.membership, params=result.params,
+        target=result.target, point_ids=result.point_ids, labels=result.labels,
+        seed=result.seed, confidence=confidence, delta=result.delta,
+        fpr_levels=tuple(t.level for t in result.tpr_at_fpr), extras=result.extras,
+    )
+
+
+def _test_key(r: AttackResult) -> tuple[Any, ...]:
+    """Results with the same key have the same ROC, hence the same figures: one test."""
+    return (r.target, r.n_members, r.n_non_members, r.roc.tp.tobytes(), r.roc.fp.tobytes(),
+            r.point_ids.size != np.unique(r.point_ids).size)
+
+
+def _is_auto(r: AttackResult) -> bool:
+    """A result of the ``auto`` attack (also under a label such as ``auto#2``)."""
+    return r.attack.split("#")[0] == "auto"
+
+
+def family_confidences(results: Sequence[AttackResult]) -> tuple[list[float], int]:
+    """The corrected confidence of each result under the ``"bonferroni"`` rule, and ``k``.
+
+    ``k`` is the number of distinct tests (results with the same ROC are one). Each test
+    gets the share ``1 / k`` of the error budget ``1 - c`` of its results' confidence ``c``;
+    when a result of the ``auto`` attack is among ``k >= 2`` tests, its test gets ``1 / 2``
+    and the others ``1 / (2 (k - 1))``.
+
+    Examples
+    --------
+    >>> from privmeter.result import AttackResult
+    >>> a = AttackResult.from_scores("loss", [0.9, 0.2, 0.4, 0.1], [1, 0, 1, 0])
+    >>> b = AttackResult.from_scores("population", [9.0, 2.0, 4.0, 1.0], [1, 0, 1, 0])
+    >>> c = AttackResult.from_scores("lira", [0.1, 0.2, 0.4, 0.9], [1, 0, 1, 0])
+    >>> conf, k = family_confidences([a, b, c])
+    >>> k, [round(x, 4) for x in conf]  # loss and population are one test
+    (2, [0.975, 0.975, 0.975])
+    """
+    keys = [_test_key(r) for r in results]
+    tests = list(dict.fromkeys(keys))
+    k = len(tests)
+    auto_tests = {key for key, r in zip(keys, results, strict=True) if _is_auto(r)}
+    weights: dict[tuple[Any, ...], float] = {}
+    for key in tests:
+        if k >= 2 and auto_tests and len(auto_tests) < k:
+            weights[key] = 0.5 / len(auto_tests) if key in auto_tests else (
+                0.5 / (k - len(auto_tests)))
+        else:
+            weights[key] = 1.0 / k
+    return [1.0 - weights[key] * (1.0 - r.confidence)
+            for key, r in zip(keys, results, strict=True)], k
+
+
+def assess_attacks(
+    results: Sequence[AttackResult], *, rule: str = "bonferroni"
+) -> list[Verdict]:
+    """The verdict of each result within the audit, under ``rule`` (see the module docstring).
+
+    With ``"bonferroni"`` each result is assessed with its bounds at its corrected confidence
+    (:func:`family_confidences`); with ``"uncorrected"`` at its own. The ε lower bound and
+    note of each verdict stay those of the result as reported (at its own confidence).
+    """
+    if rule not in VERDICT_RULES:
+        raise ValueError(f"unknown verdict rule {rule!r}; known rules: {', '.join(VERDICT_RULES)}")
+    if rule == "uncorrected":
+        conf = [r.confidence for r in results]
+    else:
+        conf = family_confidences(results)[0]
+    out = []
+    for i, (r, c) in enumerate(zip(results, conf, strict=True)):
+        v = assess_attack(at_confidence(r, c), index=i)
+        if c != r.confidence:
+            v = dataclasses.replace(v, epsilon_lb=float(r.epsilon_lb), epsilon_note=epsilon_note(r))
+        out.append(v)
+    return out
+
+
+def _rule_text(rule: str, results: Sequence[AttackResult], k: int,
+               conf: Sequence[float]) -> str:
+    family = f"{100 * min(r.confidence for r in results):g}%"
+    each = sorted({round(100 * c, 2) for c in conf})
+    each_text = " or ".join(f"{c:g}%" for c in each)
+    auto = ""
+    if rule == "bonferroni" and k >= 2 and any(_is_auto(r) for r in results) and not all(
+        _is_auto(r) for r in results
+    ):
+        auto = " (the pre-selected 'auto' attack gets half of the error budget)"
+    return RULE_TEXT[rule].format(k=k, s="" if k == 1 else "s", each=each_text, family=family,
+                                  auto=auto)
+
+
+def assess_risk(
+    results: Sequence[AttackResult], *, not_run: Sequence[tuple[str, str]] = (),
+    rule: str = "bonferroni",
+) -> Verdict:
+    """The audit's verdict: the worst level over ``results`` under the corrected rule.
+
+    Each result is assessed by :func:`assess_attack` with its bounds Bonferroni-corrected
+    for the number of distinct attacks (:func:`assess_attacks`, :func:`family_confidences`;
+    ``rule="uncorrected"``: each at its own confidence). Among the attacks at the worst level,
+    the one whose lift or AUC lower bound exceeds that level's threshold by the largest factor
+    decides (see the module docstring).
 
     Parameters
     ----------
     results : sequence of AttackResult
     not_run : sequence of (attack, reason)
         Attacks that were requested but did not run; named in the verdict's text.
+    rule : {"bonferroni", "uncorrected"}
+        The verdict rule (:data:`VERDICT_RULES`).
 
     Raises
     ------
     ValueError
-        If ``results`` is empty.
+        If ``results`` is empty or ``rule`` is unknown.
+
+    Examples
+    --------
+    >>> from privmeter.result import AttackResult
+    >>> member = [1] * 100 + [0] * 100
+    >>> res = [AttackResult.from_scores(a, [1.0] * 80 + [0.0] * 120, member)
+    ...        for a in ("loss", "lira")]
+    >>> v = assess_risk(res)  # identical ROCs: one test, no correction
+    >>> v.rule, v.family_size, v.confidence
+    ('bonferroni', 1, 0.95)
     """
     if len(results) == 0:
         raise ValueError("need at least one attack result to assess the risk, got none")
-    verdicts = [assess_attack(r, index=i) for i, r in enumerate(results)]
+    verdicts = assess_attacks(results, rule=rule)
     best = max(verdicts, key=_sort_key)
     missing = tuple((str(a), str(r)) for a, r in not_run)
     ran = tuple(dict.fromkeys(r.attack for r in results))
-    return dataclasses.replace(best, not_run=missing, ran=ran)
+    if rule == "bonferroni":
+        conf, k = family_confidences(results)
+    else:
+        conf, k = [r.confidence for r in results], len({_test_key(r) for r in results})
+    return dataclasses.replace(
+        best, not_run=missing, ran=ran, rule=rule, rule_text=_rule_text(rule, results, k, conf),
+        family_size=k, family_confidence=min(r.confidence for r in results),
+    )
