@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -52,10 +52,11 @@ class TokenStats:
         ``logprobs``); ``None`` when the model gives per-token log-probabilities only.
     var_logp : list of ndarray of float64 or None
         ``sigma_i^2 = sum_v p(v | t_<i) (log p(v | t_<i))^2 - mu_i^2`` (``>= 0``), or ``None``.
-    n_tokens : ndarray of int64, shape (n_texts,)
-        Number of scored tokens of each text (the length of its ``logprobs`` entry).
     n_truncated : int
         Number of texts cut at the model's context length (their later tokens are not scored).
+    n_tokens : ndarray of int64, shape (n_texts,)
+        Number of scored tokens of each text (the length of its ``logprobs`` entry; derived,
+        not a constructor argument).
 
     Examples
     --------
@@ -69,18 +70,13 @@ class TokenStats:
     logprobs: list[NDArray[np.float64]]
     mean_logp: list[NDArray[np.float64]] | None = None
     var_logp: list[NDArray[np.float64]] | None = None
-    n_tokens: NDArray[np.int64] | None = None
     n_truncated: int = 0
+    n_tokens: NDArray[np.int64] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         lps = [_frozen(lp) for lp in self.logprobs]
         object.__setattr__(self, "logprobs", lps)
         counts = np.array([lp.shape[0] for lp in lps], dtype=np.int64)
-        if self.n_tokens is not None and not np.array_equal(np.asarray(self.n_tokens), counts):
-            raise ValueError(
-                f"TokenStats: n_tokens {np.asarray(self.n_tokens).tolist()[:5]} does not match "
-                f"the lengths of logprobs {counts.tolist()[:5]}"
-            )
         counts.flags.writeable = False
         object.__setattr__(self, "n_tokens", counts)
         if (self.mean_logp is None) != (self.var_logp is None):
