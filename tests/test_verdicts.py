@@ -474,3 +474,96 @@ def test_the_deciding_attack_is_the_strongest_at_the_worst_level() -> None:
     assert vb.auc_lo > va.auc_lo and (va.lift or 0) > (vb.lift or 0)
     for order in ([ra, rb], [rb, ra]):
         assert assess_risk(order).attack == "b"
+
+
+# --------------------------------------------------------------------------- multiple attacks
+def _shifted(rng: np.random.Generator, n: int, shift: float, name: str) -> AttackResult:
+    member = np.r_[np.ones(n), np.zeros(n)].astype(bool)
+    return AttackResult.from_scores(name, rng.normal(size=2 * n) + shift * member, member)
+
+
+def test_the_corrected_verdict_keeps_family_wise_coverage_near_a_threshold() -> None:
+    # six independent attacks whose true AUC (0.549) is just below the 0.55 of "moderate":
+    # each at its own 95% bounds, some attack's AUC_lo crosses 0.55 in ~12% of audits (the
+    # multiple comparison); the Bonferroni-corrected rule stays below 5%
+    from scipy import stats
+
+    shift = math.sqrt(2.0) * float(stats.norm.ppf(0.549))
+    rng = np.random.default_rng(2024)
+    runs, wrong_old, wrong_new = 200, 0, 0
+    for _ in range(runs):
+        results = [_shifted(rng, 200, shift, f"a{i}") for i in range(6)]
+        wrong_old += assess_risk(results, rule="uncorrected").level != "low"
+        wrong_new += assess_risk(results).level != "low"
+    # binomial(200, 0.05): 17 or fewer with probability 0.97
+    assert wrong_new <= 17, wrong_new
+    assert wrong_old > 0.05 * runs, wrong_old  # the test can see the problem it guards against
+
+
+def test_null_tables_with_six_attacks_give_low_in_at_least_95_percent() -> None:
+    from conftest import gaussian_table
+
+    from privmeter.attacks import run_attack
+
+    attacks = ("loss", "population", "reference", "lira", "rmia", "auto")
+    runs, above = 120, 0
+    for seed in range(runs):
+        table = gaussian_table(n_models=5, n_points=200, d=0.0, n_population=100,
+                               seed=10_000 + seed)
+        results = [run_attack(a, table, target=0, **({"candidates": ["lira", "rmia", "loss"]}
+                                                     if a == "auto" else {}))
+                   for a in attacks]
+        v = assess_risk(results)
+        # loss and population are one test, and auto one with the attack it chose
+        assert v.family_size in (4, 5)
+        above += v.level != "low"
+    assert above <= 11, above  # <= 5% within binomial tolerance (0.97 quantile of Bin(120, .05))
+
+
+def test_family_confidences_count_distinct_tests_and_weight_auto() -> None:
+    from privmeter.report.verdict import at_confidence, family_confidences
+
+    rng = np.random.default_rng(0)
+    a = _shifted(rng, 300, 0.5, "loss")
+    pop = AttackResult.from_scores("population", 2 * a.scores + 1, a.membership)  # same ROC
+    b, c = _shifted(rng, 300, 0.5, "lira"), _shifted(rng, 300, 0.5, "rmia")
+    conf, k = family_confidences([a, pop, b, c])
+    assert k == 3 and conf == pytest.approx([1 - 0.05 / 3] * 4)
+    auto = _shifted(rng, 300, 0.5, "auto")
+    conf, k = family_confidences([a, pop, b, c, auto])
+    assert k == 4
+    assert conf == pytest.approx([1 - 0.025 / 3] * 4 + [0.975])
+    assert family_confidences([auto])[0] == [0.95]
+    # the bounds at the corrected level are those of the same scores at that confidence
+    wide = at_confidence(b, 0.99)
+    ref = AttackResult.from_scores("lira", b.scores, b.membership, confidence=0.99)
+    assert wide.auc_ci == ref.auc_ci and wide.tpr_at(0.01) == ref.tpr_at(0.01)
+    assert wide.auc_ci[0] < b.auc_ci[0] and wide.epsilon_lb <= b.epsilon_lb
+    assert at_confidence(b, b.confidence) is b
+
+
+def test_the_verdict_names_its_rule_and_the_uncorrected_rule_is_the_former_one() -> None:
+    rng = np.random.default_rng(1)
+    results = [_shifted(rng, 1000, s, n) for s, n in ((0.2, "loss"), (1.0, "lira"),
+                                                      (0.8, "rmia"), (1.1, "auto"))]
+    v = assess_risk(results)
+    assert v.rule == "bonferroni" and v.family_size == 4 and v.family_confidence == 0.95
+    assert v.rule_text.startswith("Bonferroni-corrected worst of 4 attacks")
+    assert "'auto' attack gets half of the error budget" in v.rule_text
+    assert v.attack == "auto" and v.confidence == pytest.approx(0.975)
+    assert "97.5% lower bound" in v.reason or "97.5% bounds" in v.reason
+    d = v.to_dict()
+    assert d["rule"] == "bonferroni" and d["rule_text"] == v.rule_text
+    assert d["family_size"] == 4 and d["family_confidence"] == 0.95
+    # uncorrected: exactly the former rule (worst of the single-attack verdicts)
+    old = assess_risk(results, rule="uncorrected")
+    worst = max((assess_attack(r, index=i) for i, r in enumerate(results)),
+                key=lambda x: (x.rank, x.auc_lo))
+    assert (old.level, old.attack, old.auc_lo) == (worst.level, worst.attack, worst.auc_lo)
+    assert old.rule == "uncorrected" and old.rule_text.startswith("Uncorrected worst of 4")
+    assert v.auc_lo < old.auc_lo or v.attack != old.attack  # wider bounds
+    # the epsilon figure the verdict quotes stays the one in the results table
+    assert v.epsilon_lb == results[v.index].epsilon_lb
+    with pytest.raises(ValueError, match="unknown verdict rule 'holm'; known rules: "
+                                         "bonferroni, uncorrected"):
+        assess_risk(results, rule="holm")
