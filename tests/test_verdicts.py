@@ -502,7 +502,6 @@ def test_the_corrected_verdict_keeps_family_wise_coverage_near_a_threshold() -> 
 
 def test_null_tables_with_six_attacks_give_low_in_at_least_95_percent() -> None:
     from conftest import gaussian_table
-
     from privmeter.attacks import run_attack
 
     attacks = ("loss", "population", "reference", "lira", "rmia", "auto")
