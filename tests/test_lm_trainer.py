@@ -186,6 +186,17 @@ def test_repeated_indices_are_repetitions(base: Path) -> None:
     assert not _equal(once, twice)
 
 
+def test_add_bos(base: Path) -> None:
+    plain, with_bos = _trainer(base), _trainer(base, add_bos=True, max_length=8)
+    eot = plain.tokenizer().bos_token_id
+    ids = plain.encode([TEXTS[0]])[0]
+    assert ids[0] != eot
+    assert with_bos.encode([TEXTS[0]])[0] == [eot, *ids[:7]]
+    assert with_bos.fingerprint() != plain.fingerprint()
+    with pytest.raises(TypeError, match="add_bos must be None, True or False"):
+        _trainer(base, add_bos=1)
+
+
 def test_fingerprint_covers_base_content_not_path(base: Path, tmp_path: Path) -> None:
     trainer = _trainer(base)
     moved = tmp_path / "moved"
@@ -230,7 +241,7 @@ def test_store_round_trip_and_resume(base: Path, tmp_path: Path,
 
 
 def test_process_executor_equals_in_process(base: Path) -> None:
-    trainer = _trainer(base, epochs=1, lora=LoraSettings(r=2))
+    trainer = _trainer(base, epochs=1)  # full fine-tuning: the workers need not import peft
     keep = keep_matrix(2, 16, seed=1)
     x, y = TEXTS[:16], np.zeros(16, dtype=np.int64)
     local = train_models(trainer, x, y, keep, seeds=5, progress=False)
@@ -247,6 +258,7 @@ def test_build_gives_an_hf_causal_lm(base: Path) -> None:
     trainer = _trainer(base, epochs=1)
     access = trainer.build(trainer.fit(TEXTS, None, MEMBERS, seed=0), batch_size=4)
     assert isinstance(access, HFCausalLM)
+    assert access.max_length == trainer.max_length == 48 and access.add_bos is None
     stats = access.token_stats(list(TEXTS[:3]))
     assert len(stats.logprobs) == 3
 

@@ -438,6 +438,10 @@ class LMTrainer:
         Where to train ("cpu", "cuda", "cuda:1", "mps"); results are always on the CPU.
     dtype : {"float32", "bfloat16", "float16", "float64"}, optional
         Weights' dtype during training (default float32, whatever the checkpoint holds).
+    add_bos : bool, optional
+        As in :class:`privmeter.models.HFCausalLM` (and passed on to it by :meth:`build`):
+        ``None``, the tokenizer's own special tokens; ``True``, ``[BOS] + tokens`` (the first
+        token is trained too); ``False``, no special tokens.
 
     Examples
     --------
@@ -463,6 +467,7 @@ class LMTrainer:
     num_threads: int | None = 1
     device: str = "cpu"
     dtype: DtypeName | None = None
+    add_bos: bool | None = None
 
     #: What :meth:`fit` returns, for the store: a ``dict[str, Tensor]``.
     result_kind: ClassVar[str] = "state_dict"
@@ -500,6 +505,8 @@ class LMTrainer:
             object.__setattr__(self, "max_grad_norm", float(clip))
         if self.schedule not in _SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; expected one of {_SCHEDULES}")
+        if self.add_bos is not None and not isinstance(self.add_bos, bool):
+            raise TypeError(f"add_bos must be None, True or False, got {self.add_bos!r}")
         if self.dtype is not None and self.dtype not in _DTYPES:
             raise ValueError(f"unknown dtype {self.dtype!r}; expected one of {tuple(_DTYPES)}")
         try:
@@ -641,7 +648,10 @@ class LMTrainer:
         """The fine-tuned model as a :class:`privmeter.models.HFCausalLM`.
 
         ``options`` go to ``HFCausalLM`` (``max_length``, ``stride``, ``batch_size``,
-        ``add_bos`` ...); ``device`` defaults to the trainer's.
+        ``add_bos`` ...); ``device``, ``add_bos`` and ``max_length`` default to the
+        trainer's, so that texts are scored as they were trained (tokens beyond
+        ``max_length`` were never trained on; pass ``max_length=None`` and a ``stride`` to
+        score long texts whole).
         """
         try:
             from privmeter.models.hf_lm import HFCausalLM
@@ -652,12 +662,15 @@ class LMTrainer:
             ) from exc
         module = self.build_module(state)
         options.setdefault("device", self.device)
+        options.setdefault("add_bos", self.add_bos)
+        options.setdefault("max_length", self.max_length)
         return HFCausalLM(module, self.tokenizer(), **options)
 
     # ------------------------------------------------------------------- data
     def encode(self, texts: Sequence[str], *, rows: Sequence[int] | None = None) -> list[list[int]]:
-        """Token ids of each text as training sees them (default special tokens, truncated to
-        ``max_length``). Empty or whitespace-only texts are refused, naming their row."""
+        """Token ids of each text as training sees them (special tokens as ``add_bos`` says,
+        truncated to ``max_length``). Empty or whitespace-only texts are refused, naming their
+        row."""
         tokenizer = self.tokenizer()
         names = list(rows) if rows is not None else list(range(len(texts)))
         for row, text in zip(names, texts, strict=True):
@@ -668,8 +681,18 @@ class LMTrainer:
                     f"x[{row}] is empty or whitespace-only; remove it from the data (there is "
                     "nothing to learn or score)"
                 )
-        encoded = tokenizer(list(texts), truncation=True, max_length=self.max_length)
+        encoded = tokenizer(list(texts), add_special_tokens=self.add_bos is None,
+                            truncation=False, verbose=False)
         ids: list[list[int]] = [list(map(int, t)) for t in encoded["input_ids"]]
+        if self.add_bos:
+            bos = getattr(tokenizer, "bos_token_id", None)
+            if not isinstance(bos, int):
+                raise ValueError(
+                    f"add_bos=True but the tokenizer in '{self.base}' defines no BOS token "
+                    "(bos_token_id); use add_bos=None or False"
+                )
+            ids = [[bos, *seq] for seq in ids]
+        ids = [seq[: self.max_length] for seq in ids]
         vocab = len(tokenizer)
         for row, seq in zip(names, ids, strict=True):
             if seq and max(seq) >= vocab:  # pragma: no cover - a broken tokenizer
