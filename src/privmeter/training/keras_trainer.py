@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import math
 import random
 from collections.abc import Iterator, Mapping
@@ -159,8 +160,17 @@ class KerasTrainer:
             opt["config"]["learning_rate"] = float(lr)
         compiled_loss = getattr(template, "loss", None) if self.loss is None else self.loss
         loss = _serialise("loss", compiled_loss, keras) or "sparse_categorical_crossentropy"
-        object.__setattr__(self, "_optimizer_config", opt)
-        object.__setattr__(self, "_loss_config", loss)
+        # kept as JSON: Keras's deserialisation edits the dicts it is given
+        object.__setattr__(self, "_settings_json", json.dumps(
+            {"optimizer": _jsonable(opt), "loss": _jsonable(loss)}, sort_keys=True))
+
+    @property
+    def _optimizer_config(self) -> Any:
+        return json.loads(self._settings_json)["optimizer"]  # type: ignore[attr-defined]
+
+    @property
+    def _loss_config(self) -> Any:
+        return json.loads(self._settings_json)["loss"]  # type: ignore[attr-defined]
 
     # ----------------------------------------------------------------- identity
     @functools.cached_property
@@ -172,13 +182,27 @@ class KerasTrainer:
             "trainer": f"{type(self).__module__}.{type(self).__qualname__}",
             "architecture": self.model.to_json(),
             "settings": _jsonable({
-                "optimizer": self._optimizer_config, "loss": self._loss_config,  # type: ignore[attr-defined]
+                "optimizer": self._optimizer_config, "loss": self._loss_config,
                 "epochs": self.epochs, "batch_size": self.batch_size,
                 "num_threads": self.num_threads,
             }),
             "keras": keras.__version__,
             "backend": keras.backend.backend(),
         })
+
+    def describe(self) -> str:
+        """One line for the threat-model card: the architecture and the fit settings."""
+        opt = self._optimizer_config
+        name = opt.get("class_name", opt) if isinstance(opt, dict) else opt
+        lr = opt.get("config", {}).get("learning_rate") if isinstance(opt, dict) else None
+        loss = self._loss_config
+        loss_name = loss.get("class_name", loss) if isinstance(loss, dict) else loss
+        return (
+            f"Keras {type(self.model).__name__} {self.model.name!r} "
+            f"({self.model.count_params()} parameters); {name}"
+            + (f", lr={float(lr):.4g}" if isinstance(lr, (int, float)) else "")
+            + f", loss {loss_name}, epochs={self.epochs}, batch size {self.batch_size}"
+        )
 
     def fingerprint(self) -> str:
         """Canonical JSON of the architecture (``model.to_json()``: layers, initialisers),
@@ -229,8 +253,8 @@ class KerasTrainer:
         with _isolated_rng(keras, init_seed, self.num_threads):
             clone = self._clone(keras)
             clone.compile(
-                optimizer=keras.optimizers.get(self._optimizer_config),  # type: ignore[attr-defined]
-                loss=keras.losses.get(self._loss_config),  # type: ignore[attr-defined]
+                optimizer=keras.optimizers.get(self._optimizer_config),
+                loss=keras.losses.get(self._loss_config),
             )
             clone.fit(xa[idx], ya[idx], epochs=self.epochs, batch_size=self.batch_size,
                       shuffle=True, verbose=0)
