@@ -279,6 +279,11 @@ class Verdict:
         return " ".join(parts)
 
 
+def _conf(c: float) -> str:
+    """A confidence level as a percentage: ``95%``, ``98.33%`` (4 significant digits)."""
+    return f"{100 * c:.4g}%"
+
+
 def _pct(x: float) -> str:
     return f"{100.0 * x:.3g}%"
 
@@ -320,7 +325,7 @@ def assess_attack(result: AttackResult, *, index: int = 0) -> Verdict:
     auc_lo = float(result.auc_ci[0])
     chosen = "low"
     reason = ""
-    conf = f"{100 * result.confidence:g}%"
+    conf = _conf(result.confidence)
     for name, min_lift, min_auc in THRESHOLDS:
         if lift is not None and reference is not None and tpr_lo is not None and lift >= min_lift:
             chosen = name
@@ -343,7 +348,7 @@ def assess_attack(result: AttackResult, *, index: int = 0) -> Verdict:
         if auc_lo >= min_auc:
             chosen = name
             reason = (
-                f"the AUC is at least {auc_lo:.3f} ({100 * result.confidence:g}% lower bound; "
+                f"the AUC is at least {auc_lo:.3f} ({conf} lower bound; "
                 f"threshold for {name}: {min_auc:.2f})"
             )
             break
@@ -503,7 +508,7 @@ def _rule_text(rule: str, results: Sequence[AttackResult], k: int,
                conf: Sequence[float]) -> str:
     family = f"{100 * min(r.confidence for r in results):g}%"
     each = sorted({round(100 * c, 2) for c in conf})
-    each_text = " or ".join(f"{c:g}%" for c in each)
+    each_text = " or ".join(f"{c:.4g}%" for c in each)
     auto = ""
     if rule == "bonferroni" and k >= 2 and any(_is_auto(r) for r in results) and not all(
         _is_auto(r) for r in results
