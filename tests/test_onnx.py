@@ -151,7 +151,7 @@ def test_softmax_output_and_fixed_batch(data, tmp_path) -> None:  # type: ignore
 
 
 def test_declared_outputs(torch_setup, data) -> None:  # type: ignore[no-untyped-def]
-    _, module, _, path = torch_setup
+    path = torch_setup[3]
     x, _ = data
     assert OnnxModel(path, outputs="proba").access == "proba"
     with pytest.raises(ValueError, match="probabilities outside"):

@@ -176,7 +176,7 @@ class HFClassifier:
             ):
                 from transformers import AutoImageProcessor
 
-                options["image_processor"] = AutoImageProcessor.from_pretrained(
+                options["image_processor"] = AutoImageProcessor.from_pretrained(  # type: ignore[no-untyped-call]
                     folder, local_files_only=True)
             return cls(model, **options)
         tokenizer = options.pop("tokenizer", None)
@@ -231,7 +231,7 @@ class HFClassifier:
         arr = np.asarray(x)
         if arr.dtype == object or arr.ndim != 4:
             raise ValueError(
-                f"{repr(self)} takes images as a 4-D numeric array (n, H, W, C) or (n, C, H, W),"
+                f"{self!r} takes images as a 4-D numeric array (n, H, W, C) or (n, C, H, W),"
                 f" got shape {arr.shape} and dtype {arr.dtype}"
             )
         dtype = next((p.dtype for p in self.model.parameters() if p.is_floating_point()),

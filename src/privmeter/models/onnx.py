@@ -88,11 +88,8 @@ def class_scores(
     arr = np.asarray(raw)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise ValueError(f"{source} returned class scores of non-numeric dtype {arr.dtype}")
-    resolved: Literal["logits", "proba"]
-    if kind == "auto":
-        resolved = "proba" if looks_like_proba(arr, atol) else "logits"
-    else:
-        resolved = kind
+    resolved: Literal["logits", "proba"] = kind if kind != "auto" else (
+        "proba" if looks_like_proba(arr, atol) else "logits")
     if arr.ndim == 1 or (arr.ndim == 2 and arr.shape[1] == 1):
         if arr.shape[0] != n_rows:
             raise ValueError(f"{source} returned {arr.shape[0]} rows for {n_rows} inputs")

@@ -34,7 +34,7 @@ def _isolated_rng(keras: Any, seed: int, num_threads: int | None) -> Iterator[No
     """``keras.utils.set_random_seed(seed)`` inside the block; the caller's Python, numpy
     and torch random states (and torch's thread count) are restored afterwards."""
     py_state = random.getstate()
-    np_state = np.random.get_state()
+    np_state = np.random.get_state()  # noqa: NPY002 - Keras seeds the legacy global RNG
     with contextlib.ExitStack() as stack:
         if keras.backend.backend() == "torch":
             import torch
@@ -48,7 +48,7 @@ def _isolated_rng(keras: Any, seed: int, num_threads: int | None) -> Iterator[No
             yield
         finally:
             random.setstate(py_state)
-            np.random.set_state(np_state)
+            np.random.set_state(np_state)  # noqa: NPY002
 
 
 def _serialise(kind: str, value: Any, keras: Any) -> Any:
