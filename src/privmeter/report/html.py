@@ -40,12 +40,24 @@ __all__ = [
     "METHODS",
     "build_context",
     "render_html",
+    "token_class",
+    "token_view",
+    "truncate_text",
     "write_html",
 ]
 
 #: Most records in the most-exposed table, and most feature columns shown per record.
 TOP_K = 10
 MAX_FEATURES = 12
+#: Most characters of a record's text, and most tokens of its coloured view, in the
+#: most-exposed table (longer ones end with "…"; the full text is in records.csv).
+MAX_TEXT_CHARS = 400
+MAX_TOKENS = 120
+#: Lower edges of the token colour bins (log-probability, natural log), from the most
+#: improbable bin ``tok0`` (red; below the first edge) to the most probable ``tok7``
+#: (green; at least the last edge, p >= 0.78). A token that is not scored (NaN) is
+#: ``tok-na`` (grey).
+TOKEN_BIN_EDGES: tuple[float, ...] = (-8.0, -6.0, -4.0, -3.0, -2.0, -1.0, -0.25)
 
 #: References cited by the report, by key (the entries of :data:`privmeter.references.REFERENCES`).
 CITATIONS: dict[str, str] = {key: ref.text() for key, ref in REFERENCES.items()}
@@ -188,6 +200,39 @@ def _tpr_rows(r: AttackResult) -> list[dict[str, Any]]:
     return rows
 
 
+def token_class(logprob: float) -> str:
+    """The CSS class of a token with this log-probability: ``tok0`` ... ``tok7`` or
+    ``tok-na`` (see :data:`TOKEN_BIN_EDGES`).
+
+    Examples
+    --------
+    >>> token_class(-12.0), token_class(-2.5), token_class(-0.01), token_class(float("nan"))
+    ('tok0', 'tok4', 'tok7', 'tok-na')
+    """
+    if math.isnan(logprob):
+        return "tok-na"
+    return f"tok{int(np.searchsorted(TOKEN_BIN_EDGES, logprob, side='right'))}"
+
+
+def truncate_text(text: str, limit: int = MAX_TEXT_CHARS) -> tuple[str, bool]:
+    """``text`` cut to ``limit`` characters with a trailing "…", and whether it was cut."""
+    if len(text) <= limit:
+        return text, False
+    return text[:limit].rstrip() + "…", True
+
+
+def token_view(
+    pieces: Sequence[str], logprobs: Any, limit: int = MAX_TOKENS
+) -> tuple[list[dict[str, str]], bool]:
+    """The first ``limit`` tokens as ``{"text", "cls", "title"}`` (escaped by the template),
+    and whether tokens were left out."""
+    out = []
+    for piece, lp in zip(pieces[:limit], np.asarray(logprobs)[:limit].tolist(), strict=True):
+        title = "not scored" if math.isnan(lp) else f"log p = {lp:.3f} (p = {math.exp(lp):.3g})"
+        out.append({"text": piece, "cls": token_class(lp), "title": title})
+    return out, len(pieces) > limit
+
+
 def _feature_text(v: Any) -> str:
     if isinstance(v, (float, np.floating)):
         return tables.fmt_num(float(v))
@@ -278,15 +323,26 @@ def build_context(
     if has_features and records is not None and records.feature_names is not None:
         feature_names = list(records.feature_names[:MAX_FEATURES])
         n_hidden_features = len(records.feature_names) - len(feature_names)
+    has_texts = records is not None and (
+        records.texts is not None or records.tokens is not None)
     for rec in tables.top_records(best, records, k=TOP_K):
         j = rec.record_index
         thumb = None
         values: list[str] | None = None
+        text: str | None = None
+        text_cut = False
+        toks: list[dict[str, str]] | None = None
+        toks_cut = False
         if records is not None and j is not None:
             if records.images is not None:
                 thumb = plots.thumbnail_png(records.images[j])
             if records.features is not None:
                 values = [_feature_text(v) for v in records.features[j, :MAX_FEATURES]]
+            if records.texts is not None:
+                text, text_cut = truncate_text(records.texts[j])
+            if records.tokens is not None and records.tokens[j] is not None:
+                pieces, lps = records.tokens[j]  # type: ignore[misc]
+                toks, toks_cut = token_view(pieces, lps)
         exposed.append(
             {
                 "rank": rec.rank,
@@ -299,6 +355,10 @@ def build_context(
                 "n_above": rec.n_non_members_above,
                 "thumb": thumb,
                 "feature_values": values,
+                "text": text,
+                "text_cut": text_cut,
+                "tokens": toks,
+                "tokens_cut": toks_cut,
             }
         )
 
@@ -338,7 +398,31 @@ def build_context(
     n_per_record = len(per_record_rows)
     per_record_rows = per_record_rows[:PER_RECORD_ROWS]
 
-    methods, cited = _methods(results)
+    extras = report.extras
+    methods, cited = _methods(results, extras)
+    blind = extras.get("blind_baseline")
+    blind_row = None
+    if blind:
+        blind_row = {"row": tables.blind_row(blind), "auc_sort": blind["auc"],
+                     "comparable": blind["comparable"],
+                     "tpr_sort": [blind.get("tpr_at_1pct") or "", ""]}
+    dp = extras.get("dp")
+    canaries = extras.get("canaries")
+    canary_ctx = None
+    if canaries:
+        canary_ctx = {
+            "template": canaries["template"],
+            "space_size": f"{int(canaries['space_size']):,}",
+            "log2_space": f"{math.log2(int(canaries['space_size'])):.2f}",
+            "n_candidates": "—" if canaries.get("n_candidates") is None
+            else f"{int(canaries['n_candidates']):,}",
+            "method": canaries.get("method") or "",
+            "rows": [dict(r, text=truncate_text(r["text"], 200)[0])
+                     for r in tables.canary_rows(canaries)],
+            "means": [{"repetitions": r, "mean": f"{m:.2f}", "n": n}
+                      for r, m, n in tables.canary_means(canaries)],
+            "png": figs.get(plots.CANARY_NAME),
+        }
 
     tpr_ref = (
         "—"
@@ -379,7 +463,14 @@ def build_context(
             "missing": verdict.missing_text,
             "missing_short": _missing_short(verdict),
             "not_run": [{"attack": a, "reason": why} for a, why in verdict.not_run],
+            "blind_warning": tables.blind_warning(blind, best, labels[verdict.index]),
+            "dp_claim": tables.dp_claim_line(report),
         },
+        "dp": None if not dp else tables.dp_figures(dp),
+        "blind": blind_row,
+        "canaries": canary_ctx,
+        "dp_bound": "" if not extras.get("dp_claim")
+        else plots.dp_bound_label(extras["dp_claim"]),
         "utility": tables.utility_lines(report.card),
         "eps_non_members": tables.NON_MEMBERS_NOTE
         if any(r.epsilon_detail.side == tables.NON_MEMBERS_SIDE for r in results) else "",
@@ -399,6 +490,9 @@ def build_context(
         "exposed_label": labels[verdict.index],
         "exposed_has_images": has_images,
         "exposed_has_features": has_features,
+        "exposed_has_texts": has_texts,
+        "exposed_has_tokens": any(e["tokens"] is not None for e in exposed),
+        "token_bins": _token_legend(),
         "feature_names": feature_names,
         "n_hidden_features": n_hidden_features,
         "records_given": records is not None,
@@ -445,23 +539,77 @@ def _attack_methods(results: Sequence[AttackResult]) -> list[tuple[str, str, tup
     return out
 
 
-def _methods(results: Sequence[AttackResult]) -> tuple[list[dict[str, Any]], list[str]]:
-    """The methods section's entries (the game, the attacks, the statistics) and the cited
-    keys in reference order.
+#: The methods entries of the report's extras: (extras key, term, default text).
+EXTRA_METHODS: tuple[tuple[str, str, str], ...] = (
+    ("blind_baseline", "Blind baseline (model-free)",
+     "A classifier that never queries the model predicts membership from the texts alone "
+     "(cross-fitted on n-gram and length features). Members and non-members collected "
+     "separately often differ in date, topic or length; when this baseline separates them "
+     "about as well as the attacks, the attacks' AUC measures that difference, not leakage. "
+     "It is reported beside the attacks and is not part of the verdict."),
+    ("canaries", "Canary exposure",
+     "Random secrets of a fixed format are inserted into the training data a chosen number "
+     "of times. A canary's exposure is log2 |R| − log2 rank, its rank among all |R| possible "
+     "secrets by the model's likelihood (estimated by fitting the candidates' distribution "
+     "when |R| is too large to score them all): log2 |R| means the model singles out the "
+     "secret, 0 that it prefers every other candidate."),
+    ("dp", "Differential-privacy audit",
+     "Canaries are included in training at random; how well an attacker guesses which ones "
+     "were included gives a lower bound on ε at the stated confidence, compared with the "
+     "accountant's claimed ε."),
+    ("dp_claim", "DP bound on the ROC",
+     "A model trained with (ε, δ)-DP forces every attack to TPR ≤ min(1, e^ε·FPR + δ, "
+     "1 − e^−ε·(1 − δ − FPR)) at each FPR; the dashed curve on the ROC plots."),
+)
 
-    References are numbered in the order the attacks, then the game, then the statistics
-    first cite them.
+
+def _extra_methods(extras: Mapping[str, Any]) -> list[tuple[str, str, tuple[str, ...]]]:
+    out = []
+    for key, term, text in EXTRA_METHODS:
+        e = extras.get(key)
+        if not e:
+            continue
+        cites = e.get("cites")
+        keys = tables.EXTRAS_CITES[key] if cites is None else tuple(cites)
+        method = str(e.get("method") or "")
+        body = text
+        if method:
+            body += f" {'Estimate' if key == 'canaries' else 'Method'}: {method}."
+        out.append((term, body, tuple(k for k in keys if k in REFERENCES)))
+    return out
+
+
+def _methods(
+    results: Sequence[AttackResult], extras: Mapping[str, Any] | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The methods section's entries (the game, the attacks, the statistics, the extras)
+    and the cited keys in reference order.
+
+    References are numbered in the order the attacks, then the game, then the statistics,
+    then the extras first cite them.
     """
     attacks = _attack_methods(results)
+    more = _extra_methods(extras or {})
     cited: list[str] = []
-    for _, _, keys in [*attacks, GAME_METHOD, *METHODS]:
+    for _, _, keys in [*attacks, GAME_METHOD, *METHODS, *more]:
         cited.extend(k for k in keys if k not in cited)
     number = {k: i + 1 for i, k in enumerate(cited)}
     entries = [
         {"term": term, "text": text, "refs": [number[k] for k in keys]}
-        for term, text, keys in [GAME_METHOD, *attacks, *METHODS]
+        for term, text, keys in [GAME_METHOD, *attacks, *METHODS, *more]
     ]
     return entries, cited
+
+
+def _token_legend() -> list[dict[str, str]]:
+    """The token colour bins as ``{"cls", "text"}`` for the legend under the table."""
+    edges = TOKEN_BIN_EDGES
+    out = [{"cls": "tok0", "text": f"log p < {edges[0]:g}"}]
+    for i in range(1, len(edges)):
+        out.append({"cls": f"tok{i}", "text": f"{edges[i - 1]:g} to {edges[i]:g}"})
+    out.append({"cls": f"tok{len(edges)}", "text": f"≥ {edges[-1]:g}"})
+    out.append({"cls": "tok-na", "text": "not scored"})
+    return out
 
 
 def _key_tpr(t: Any, conf: str) -> tuple[str, str]:

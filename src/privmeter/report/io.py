@@ -22,7 +22,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from privmeter._io import atomic_write
 from privmeter.report import tables
-from privmeter.result import AttackResult
+from privmeter.result import AttackResult, jsonable
 
 if TYPE_CHECKING:
     from privmeter.report.model import AuditReport, RecordData
@@ -48,7 +48,9 @@ __all__ = [
 
 #: Version of the dict layout written by :meth:`AuditReport.to_dict`. Version 2 added
 #: ``not_run``, ``exposed_records`` and the ``scores.npz`` sidecar; version 1 files (arrays
-#: inline) still load.
+#: inline) still load. Within version 2, ``extras`` and the records' ``texts`` and
+#: ``tokens`` were added as optional keys: files without them load, and a reader that does
+#: not know them still reads the rest.
 REPORT_SCHEMA_VERSION = 2
 READABLE_SCHEMA_VERSIONS: tuple[int, ...] = (1, 2)
 
@@ -99,6 +101,8 @@ def records_to_dict(
                 feats if feats.dtype.kind == "f" else feats.astype(str)
             )
         d["arrays"] = refs
+    if records.texts is not None or records.tokens is not None:
+        _texts_to_dict(records, d, arrays)
     if records.images is not None:
         d["images_shape"] = list(records.images.shape)
         d["images_dtype"] = str(records.images.dtype)
@@ -143,13 +147,146 @@ def records_from_dict(
         imgs = np.asarray(images)
     elif d.get("images") is not None:
         imgs = np.asarray(d["images"], dtype=np.dtype(d.get("images_dtype", "float64")))
+    texts, tokens = _texts_from_dict(d, arrays)
     return cls(
         point_ids=np.asarray(point_ids, dtype=np.int64),
         features=features,
         feature_names=d.get("feature_names"),
         images=imgs,
         class_names=d.get("class_names"),
+        texts=texts,
+        tokens=tokens,
     )
+
+
+def _utf8_join(strings: Sequence[str]) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
+    """Strings as their concatenated UTF-8 bytes and the ``len + 1`` byte offsets.
+
+    Unlike a numpy text array this keeps trailing NUL characters and does not pad every
+    string to the longest one.
+    """
+    encoded = [t.encode("utf-8") for t in strings]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    return np.frombuffer(b"".join(encoded), dtype=np.uint8).copy(), offsets
+
+
+def _offsets(arr: Any, n: int, total: int, what: str) -> list[int]:
+    a = np.asarray(arr)
+    if a.dtype.kind not in "iu" or a.shape != (n + 1,):
+        raise ValueError(f"records {what} offsets must be {n + 1} integers, got "
+                         f"{a.dtype} shape {a.shape}")
+    if (a[0] != 0 or a[-1] != total or (np.diff(a) < 0).any()):
+        raise ValueError(f"records {what} offsets must rise from 0 to {total}; the file is "
+                         "damaged")
+    return [int(v) for v in a]
+
+
+def _utf8_split(data: Any, offsets: Any, n: int, what: str) -> list[str]:
+    raw = np.asarray(data)
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise ValueError(f"records {what} must be UTF-8 bytes (uint8), got {raw.dtype}")
+    off = _offsets(offsets, n, raw.size, what)
+    buf = raw.tobytes()
+    try:
+        return [buf[off[i]:off[i + 1]].decode("utf-8") for i in range(n)]
+    except UnicodeDecodeError as e:
+        raise ValueError(f"records {what} are not valid UTF-8 ({e}); the file is damaged") \
+            from None
+
+
+def _texts_to_dict(records: RecordData, d: dict[str, Any], arrays: _ArrayStore | None) -> None:
+    """Add the records' texts and tokens to ``d``: inline lists, or the ``scores.npz``
+    arrays ``texts_utf8`` / ``texts_offsets`` (UTF-8 bytes and their offsets) and
+    ``tokens_present``, ``tokens_counts`` (pieces per record), ``tokens_utf8``,
+    ``tokens_offsets`` (every piece's bytes) and ``tokens_logprobs`` (float64, NaN kept)."""
+    toks = records.tokens
+    if arrays is None:
+        if records.texts is not None:
+            d["texts"] = list(records.texts)
+        if toks is not None:
+            d["tokens"] = [
+                None if t is None else {"pieces": list(t[0]), "logprobs": jsonable(t[1])}
+                for t in toks
+            ]
+        return
+    refs: dict[str, str] = d["arrays"]
+    if records.texts is not None:
+        data, off = _utf8_join(records.texts)
+        refs["texts_utf8"], refs["texts_offsets"] = arrays.add(data), arrays.add(off)
+    if toks is not None:
+        present = np.array([t is not None for t in toks], dtype=bool)
+        counts = np.array([0 if t is None else len(t[0]) for t in toks], dtype=np.int64)
+        pieces = [p for t in toks if t is not None for p in t[0]]
+        lps = [t[1] for t in toks if t is not None]
+        data, off = _utf8_join(pieces)
+        refs["tokens_present"] = arrays.add(present)
+        refs["tokens_counts"] = arrays.add(counts)
+        refs["tokens_utf8"] = arrays.add(data)
+        refs["tokens_offsets"] = arrays.add(off)
+        refs["tokens_logprobs"] = arrays.add(
+            np.concatenate(lps) if lps else np.zeros(0, dtype=np.float64))
+
+
+def _texts_from_dict(
+    d: dict[str, Any], arrays: _ArrayStore | None
+) -> tuple[list[str] | None, list[tuple[list[str], NDArray[np.float64]] | None] | None]:
+    """Inverse of :func:`_texts_to_dict` (the records' texts and tokens, or None)."""
+    refs = d.get("arrays")
+    if refs is None:
+        texts = d.get("texts")
+        if texts is not None and not isinstance(texts, list):
+            raise ValueError(f"records 'texts' must be a list of strings, got {texts!r:.80}")
+        raw = d.get("tokens")
+        if raw is None:
+            return texts, None
+        if not isinstance(raw, list):
+            raise ValueError(f"records 'tokens' must be a list, got {raw!r:.80}")
+        tokens: list[tuple[list[str], NDArray[np.float64]] | None] = []
+        for i, t in enumerate(raw):
+            if t is None:
+                tokens.append(None)
+                continue
+            if not isinstance(t, dict) or not isinstance(t.get("pieces"), list) or \
+                    not isinstance(t.get("logprobs"), list):
+                raise ValueError(
+                    f"records tokens[{i}] must be {{'pieces': [...], 'logprobs': [...]}} or "
+                    f"null, got {t!r:.80}"
+                )
+            tokens.append((t["pieces"], np.asarray([_float_or_str(v) for v in t["logprobs"]],
+                                                   dtype=np.float64)))
+        return texts, tokens
+    if arrays is None:
+        raise ValueError("the records refer to a scores.npz sidecar that was not given")
+    n = int(np.asarray(arrays.get(refs["point_ids"])).size)
+    texts = None
+    if "texts_utf8" in refs:
+        texts = _utf8_split(arrays.get(refs["texts_utf8"]), arrays.get(refs.get("texts_offsets")),
+                            n, "texts")
+    if "tokens_present" not in refs:
+        return texts, None
+    present = np.asarray(arrays.get(refs["tokens_present"]))
+    counts = np.asarray(arrays.get(refs.get("tokens_counts")))
+    if present.dtype != bool or present.shape != (n,) or counts.shape != (n,) or \
+            counts.dtype.kind not in "iu" or (counts < 0).any():
+        raise ValueError(f"records token arrays must have one entry per record ({n}); the "
+                         "file is damaged")
+    total = int(counts.sum())
+    pieces = _utf8_split(arrays.get(refs.get("tokens_utf8")),
+                         arrays.get(refs.get("tokens_offsets")), total, "token pieces")
+    lps = np.asarray(arrays.get(refs.get("tokens_logprobs")))
+    if lps.dtype.kind != "f" or lps.shape != (total,):
+        raise ValueError(f"records token log-probabilities must be {total} floats, got "
+                         f"{lps.dtype} shape {lps.shape}")
+    tokens = []
+    start = 0
+    for has, c in zip(present.tolist(), counts.tolist(), strict=True):
+        if has:
+            tokens.append((pieces[start:start + c], lps[start:start + c].astype(np.float64)))
+        else:
+            tokens.append(None)
+        start += c
+    return texts, tokens
 
 
 def report_to_dict(
@@ -187,6 +324,7 @@ def report_to_dict(
         "records": None
         if report.records is None
         else records_to_dict(report.records, include_images=include_images, arrays=arrays),
+        "extras": report.extras,
     }
 
 
@@ -242,6 +380,7 @@ def report_from_dict(
         not_run=tuple(
             (str(x["attack"]), str(x["reason"])) for x in d.get("not_run") or ()
         ),
+        extras=dict(d.get("extras") or {}),
     )
 
 
@@ -355,6 +494,9 @@ def _check_report_fields(d: dict[str, Any]) -> None:
     card = d.get("card")
     if card is not None and not isinstance(card, dict):
         raise ValueError(f"'card' must be a JSON object, got a {type(card).__name__}")
+    extras = d.get("extras")
+    if extras is not None and not isinstance(extras, dict):
+        raise ValueError(f"'extras' must be a JSON object or null, got {extras!r:.80}")
     title = d.get("title")
     if title is not None and not isinstance(title, str):
         raise ValueError(f"'title' must be a string, got {title!r}")

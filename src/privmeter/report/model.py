@@ -2,9 +2,11 @@
 
 :class:`AuditReport` bundles the :class:`~privmeter.result.AttackResult` of each attack,
 the threat-model card (how the audit was run), the attacks that did not run and optional
-per-record data (:class:`RecordData`: features or images, to show the records most at
-risk). It answers the questions a reader asks (the verdict, the key figures as text or
-HTML); :mod:`privmeter.report.io` turns it into files and back, and its ``to_dict``,
+per-record data (:class:`RecordData`: features, images or texts with their token
+log-probabilities, to show the records most at risk) and optional ``extras`` (the blind
+baseline of a text audit, canary exposures, a differential-privacy audit or claim). It
+answers the questions a reader asks (the verdict, the key figures as text or HTML);
+:mod:`privmeter.report.io` turns it into files and back, and its ``to_dict``,
 ``from_dict``, ``load`` and ``save`` methods hand over to that module.
 """
 
@@ -27,7 +29,79 @@ from privmeter.report.io import REPORT_FORMATS, _ArrayStore
 from privmeter.report.verdict import Verdict, assess_attack, assess_risk
 from privmeter.result import AttackResult
 
-__all__ = ["AuditReport", "RecordData"]
+__all__ = ["AuditReport", "RecordData", "check_extras"]
+
+
+#: Token strings and log-probabilities of one record (see :class:`RecordData`).
+TokenScores = tuple[tuple[str, ...], NDArray[np.float64]]
+
+#: Largest log-probability accepted as ``<= 0`` (float32 log-softmax can round above 0).
+LOGPROB_TOLERANCE = 1e-6
+
+
+def _check_str(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be a str, got {type(value).__name__} {value!r:.60}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(
+            f"{what} is not valid Unicode (it holds {value[e.start:e.end]!r}, a lone "
+            "surrogate, which UTF-8 files cannot store)"
+        ) from None
+    return str(value)
+
+
+def _check_texts(texts: Any, n: int) -> tuple[str, ...]:
+    if isinstance(texts, str):
+        raise ValueError("texts must be a sequence of str (one per record), got one str")
+    out = tuple(_check_str(t, f"texts[{i}]") for i, t in enumerate(texts))
+    if len(out) != n:
+        raise ValueError(f"got {len(out)} texts for {n} records (point_ids)")
+    return out
+
+
+def _check_tokens(tokens: Any, n: int) -> tuple[TokenScores | None, ...]:
+    out: list[TokenScores | None] = []
+    for i, item in enumerate(tokens):
+        if item is None:
+            out.append(None)
+            continue
+        try:
+            pieces_in, lp_in = item
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"tokens[{i}] must be a (pieces, logprobs) pair or None, got {item!r:.80}"
+            ) from None
+        if isinstance(pieces_in, str):
+            raise ValueError(f"tokens[{i}]: pieces must be a sequence of str, got one str")
+        pieces = tuple(_check_str(p, f"tokens[{i}] piece {j}") for j, p in enumerate(pieces_in))
+        try:
+            lp = np.array(lp_in, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"tokens[{i}]: logprobs must be numbers, got {lp_in!r:.80}") from None
+        if lp.ndim != 1:
+            if lp.size:
+                raise ValueError(
+                    f"tokens[{i}]: logprobs must be one-dimensional, got shape {lp.shape}"
+                )
+            lp = lp.reshape(0)
+        if lp.size != len(pieces):
+            raise ValueError(
+                f"tokens[{i}] has {len(pieces)} pieces but {lp.size} log-probabilities"
+            )
+        bad = np.isinf(lp) | (lp > LOGPROB_TOLERANCE)
+        if bad.any():
+            j = int(np.argmax(bad))
+            raise ValueError(
+                f"tokens[{i}]: the log-probability of piece {j} ({pieces[j]!r}) is {lp[j]!r}; "
+                "log-probabilities must be finite and <= 0 (NaN marks a token not scored)"
+            )
+        lp.setflags(write=False)
+        out.append((pieces, lp))
+    if len(out) != n:
+        raise ValueError(f"got {len(out)} token lists for {n} records (point_ids)")
+    return tuple(out)
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,6 +121,28 @@ class RecordData:
         ``[0, 1]``, else min-max scaled per image).
     class_names : sequence of str, optional
         ``class_names[label]`` is the name of class ``label``.
+    texts : sequence of str, optional
+        The text of each record (a text audit), shown (escaped) in the most-exposed-records
+        table and written to the ``text`` column of ``records.csv``.
+    tokens : sequence of (pieces, logprobs) or None, optional
+        Per record, the token strings of its text and the target model's log-probability of
+        each token (``log p(t_i | t_<i)``, ``<= 0``; NaN for a token that is not scored,
+        e.g. the first token without a BOS token), of equal lengths; None for a record
+        without token scores. The report colours each token by its log-probability.
+
+    Raises
+    ------
+    ValueError
+        On repeated point ids, or arrays whose lengths or values do not fit (the message
+        names the record).
+
+    Examples
+    --------
+    >>> rec = RecordData([3, 7], texts=["my pin is 1234", "hello"],
+    ...                  tokens=[(["my", " pin", " is", " 1234"], [float("nan"), -5.2, -0.3, -9.1]),
+    ...                          None])
+    >>> rec.texts[0], rec.tokens[0][0][1], rec.tokens[1]
+    ('my pin is 1234', ' pin', None)
     """
 
     point_ids: NDArray[np.int64]
@@ -54,6 +150,8 @@ class RecordData:
     feature_names: tuple[str, ...] | None = None
     images: NDArray[Any] | None = None
     class_names: tuple[str, ...] | None = None
+    texts: tuple[str, ...] | None = None
+    tokens: tuple[TokenScores | None, ...] | None = None
 
     def __init__(
         self,
@@ -62,6 +160,8 @@ class RecordData:
         feature_names: Sequence[str] | None = None,
         images: ArrayLike | None = None,
         class_names: Sequence[str] | None = None,
+        texts: Sequence[str] | None = None,
+        tokens: Sequence[tuple[Sequence[str], ArrayLike] | None] | None = None,
     ) -> None:
         ids = np.asarray(point_ids)
         if ids.ndim != 1:
@@ -109,6 +209,10 @@ class RecordData:
             if imgs.dtype.kind not in "biuf":
                 raise ValueError(f"images must be numeric, got dtype {imgs.dtype}")
         cnames = None if class_names is None else tuple(str(c) for c in class_names)
+        txts = None if texts is None else _check_texts(texts, n)
+        toks = None if tokens is None else _check_tokens(tokens, n)
+        object.__setattr__(self, "texts", txts)
+        object.__setattr__(self, "tokens", toks)
         object.__setattr__(self, "point_ids", ids)
         object.__setattr__(self, "features", feats)
         object.__setattr__(self, "feature_names", names)
@@ -169,12 +273,34 @@ class AuditReport:
         Attacks that were requested but did not run. They are named in the verdict, the
         summary and the reports, and make ``privmeter gate`` fail unless
         ``--allow-missing``.
+    extras : dict, optional
+        Findings beside the attacks, each optional, validated and stored in results.json
+        under ``"extras"`` (other keys are kept as plain JSON values, not rendered):
 
-    Raises
-    ------
-    ValueError
-        If there are no results, or two results disagree on the membership or label of
-        the same (target, point).
+        ``"blind_baseline"``
+            A model-free, text-only classifier of membership (Das et al. 2024; Duan et al.
+            2024): ``{"auc": float, "auc_ci": [lo, hi], "tpr_at_1pct": float or None,
+            "n_members": int, "n_non_members": int, "comparable": bool, "reason": str,
+            "method": str, "cites": [reference keys]}``. Shown as a separate row of the
+            key figures, never part of the verdict; with ``comparable`` False the verdict
+            warns that the attacks' AUC is not evidence of leakage.
+        ``"canaries"``
+            Secret-sharer canaries (Carlini et al. 2019): ``{"template": str,
+            "space_size": int, "n_candidates": int, "method": str, "canaries": [{"text":
+            str, "repetitions": int, "exposure": float, "exposure_rank": float or None,
+            "max_exposure": float}]}``. A section with a table and the exposure plot.
+        ``"dp"``
+            An audit of a differential-privacy claim: ``{"claimed_epsilon": float or None,
+            "epsilon_rdp": float or None, "epsilon_prv": float or None, "accountant": str,
+            "delta": float, "lower_bounds": [{"method": str, "epsilon_lb": float,
+            "confidence": float}], "verdict": "consistent" or "violated", "summary": str,
+            "n_canaries": int, "runs": int}``. A box at the top of the report.
+        ``"dp_claim"``
+            ``{"epsilon": float, "delta": float}``: the model was trained with DP-SGD
+            claiming (ε, δ). Every ROC plot draws the bound this implies, and the verdict
+            compares the claim with the deciding attack's empirical ε lower bound.
+
+        Each entry may add ``"cites"`` (reference keys) for the methods section.
 
     Examples
     --------
@@ -192,6 +318,7 @@ class AuditReport:
     records: RecordData | None = None
     title: str = "Membership inference audit"
     not_run: tuple[tuple[str, str], ...] = ()
+    extras: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         results = tuple(self.results)
@@ -215,6 +342,7 @@ class AuditReport:
                 a, why = item
                 missing.append((str(a), str(why)))
         object.__setattr__(self, "not_run", tuple(missing))
+        object.__setattr__(self, "extras", check_extras(self.extras))
         tables.records_table(results)  # validates membership / label consistency
 
     # ----------------------------------------------------------------- queries
@@ -267,7 +395,24 @@ class AuditReport:
             lines.append(f"  {v.epsilon_note}.")
         if v.not_run:
             lines.append(f"WARNING: {v.missing_text}.")
+        blind = self.extras.get("blind_baseline")
+        warning = tables.blind_warning(blind, self.best, self.labels[v.index])
+        if warning:
+            lines.append(f"WARNING: {warning}.")
+        claim = tables.dp_claim_line(self)
+        if claim:
+            lines.append(f"{claim}.")
         lines += [f"Utility: {u}" for u in tables.utility_lines(self.card)]
+        dp = self.extras.get("dp")
+        if dp:
+            f = tables.dp_figures(dp)
+            lines.insert(1, f"Differential privacy: {f['headline']}. {f['summary']}".rstrip())
+            lines.insert(2, f"  {f['claim']}; measured: {'; '.join(f['bounds']) or 'no bound'}"
+                         + (f" ({f['setup']})" if f["setup"] else "") + ".")
+        if blind:
+            b = tables.blind_row(blind)
+            rows.append([b.label, b.target, b.auc, *b.tpr, b.advantage, b.epsilon_lb,
+                         b.level])
         lines += ["", tables.text_table(header, rows)]
         if any("n/r" in row for row in rows):
             lines.append(
@@ -280,6 +425,14 @@ class AuditReport:
                 f"{' and '.join(names)} give identical ROC curves (the same ranking of the "
                 "audit points)."
             )
+        if blind:
+            lines.append(
+                f"{tables.BLIND_LABEL}: a classifier on the texts alone, without the model; "
+                "it is not part of the verdict."
+            )
+        canaries = self.extras.get("canaries")
+        if canaries:
+            lines.append(f"{tables.canary_line(canaries)}.")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -319,6 +472,10 @@ class AuditReport:
             f"<p>Risk: <strong>{esc(v.level.upper())}</strong> ({esc(v.attack)}, target "
             f"{esc(tables.fmt_target(v.target))}): {esc(v.reason)}.</p>"
             + (f"<p><strong>Warning:</strong> {esc(v.missing_text)}.</p>" if v.not_run else "")
+            + "".join(f"<p><strong>Warning:</strong> {esc(w)}.</p>" for w in [
+                tables.blind_warning(self.extras.get("blind_baseline"), self.best,
+                                     self.labels[v.index])] if w)
+            + "".join(f"<p>{esc(c)}.</p>" for c in [tables.dp_claim_line(self)] if c)
             + f"<table><thead>{head}</thead><tbody>{body}</tbody></table></div>"
         )
 
@@ -419,3 +576,203 @@ class AuditReport:
             On an unknown format.
         """
         return _io.save_report(self, out_dir, overwrite=overwrite, formats=formats)
+
+
+# --------------------------------------------------------------------------- extras
+_MISSING = object()
+
+
+def _field(d: dict[str, Any], key: str, what: str, default: Any = _MISSING) -> Any:
+    if key in d and d[key] is not None:
+        return d[key]
+    if default is _MISSING:
+        raise ValueError(f"extras {what} needs a {key!r} field; it has {sorted(d)}")
+    return default
+
+
+def _real(v: Any, what: str, *, lo: float | None = None, hi: float | None = None,
+          none: bool = False) -> float | None:
+    if v is None and none:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise ValueError(f"extras {what} must be a number, got {v!r:.80}")
+    x = float(v)
+    if not np.isfinite(x) or (lo is not None and x < lo) or (hi is not None and x > hi):
+        rng = f" in [{lo:g}, {hi:g}]" if lo is not None and hi is not None else (
+            f" >= {lo:g}" if lo is not None else "")
+        raise ValueError(f"extras {what} must be a finite number{rng}, got {v!r}")
+    return x
+
+
+def _int(v: Any, what: str, *, lo: int = 0) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or int(v) < lo:
+        raise ValueError(f"extras {what} must be an integer >= {lo}, got {v!r:.80}")
+    return int(v)
+
+
+def _text(v: Any, what: str) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"extras {what} must be a string, got {v!r:.80}")
+    return _check_str(v, f"extras {what}")
+
+
+def _cites(d: dict[str, Any], what: str) -> list[str] | None:
+    c = d.get("cites")
+    if c is None:
+        return None
+    if isinstance(c, str) or not isinstance(c, (list, tuple)):
+        raise ValueError(f"extras {what}.cites must be a list of reference keys, got {c!r:.80}")
+    return [_text(k, f"{what}.cites[{i}]") for i, k in enumerate(c)]
+
+
+def _object(v: Any, what: str) -> dict[str, Any]:
+    if not isinstance(v, dict):
+        raise ValueError(f"extras {what} must be a JSON object (dict), got {v!r:.80}")
+    return v
+
+
+def _check_blind(d: dict[str, Any]) -> dict[str, Any]:
+    w = "blind_baseline"
+    out = dict(d)
+    out["auc"] = _real(_field(d, "auc", w), f"{w}.auc", lo=0.0, hi=1.0)
+    ci = d.get("auc_ci")
+    if ci is not None:
+        if isinstance(ci, (str, bytes)) or len(ci) != 2:
+            raise ValueError(f"extras {w}.auc_ci must be [lo, hi], got {ci!r:.80}")
+        lo = _real(ci[0], f"{w}.auc_ci[0]", lo=0.0, hi=1.0)
+        hi = _real(ci[1], f"{w}.auc_ci[1]", lo=0.0, hi=1.0)
+        assert lo is not None and hi is not None
+        if lo > hi:
+            raise ValueError(f"extras {w}.auc_ci must have lo <= hi, got {ci!r}")
+        out["auc_ci"] = [lo, hi]
+    out["tpr_at_1pct"] = _real(d.get("tpr_at_1pct"), f"{w}.tpr_at_1pct", lo=0.0, hi=1.0,
+                               none=True)
+    for k in ("n_members", "n_non_members"):
+        if d.get(k) is not None:
+            out[k] = _int(d[k], f"{w}.{k}")
+    comparable = _field(d, "comparable", w)
+    if not isinstance(comparable, (bool, np.bool_)):
+        raise ValueError(f"extras {w}.comparable must be true or false, got {comparable!r}")
+    out["comparable"] = bool(comparable)
+    out["reason"] = _text(d.get("reason", "") or "", f"{w}.reason")
+    out["method"] = _text(d.get("method", "") or "", f"{w}.method")
+    out["cites"] = _cites(d, w)
+    return out
+
+
+def _check_canaries(d: dict[str, Any]) -> dict[str, Any]:
+    w = "canaries"
+    out = dict(d)
+    out["template"] = _text(_field(d, "template", w), f"{w}.template")
+    out["space_size"] = _int(_field(d, "space_size", w), f"{w}.space_size", lo=1)
+    if d.get("n_candidates") is not None:
+        out["n_candidates"] = _int(d["n_candidates"], f"{w}.n_candidates")
+    out["method"] = _text(d.get("method", "") or "", f"{w}.method")
+    items = _field(d, "canaries", w)
+    if not isinstance(items, (list, tuple)):
+        raise ValueError(f"extras {w}.canaries must be a list, got {items!r:.80}")
+    rows = []
+    for i, k in enumerate(items):
+        kw = f"{w}.canaries[{i}]"
+        k = _object(k, kw)
+        row = dict(k)
+        row["text"] = _text(_field(k, "text", kw), f"{kw}.text")
+        row["repetitions"] = _int(_field(k, "repetitions", kw), f"{kw}.repetitions")
+        row["exposure"] = _real(_field(k, "exposure", kw), f"{kw}.exposure", lo=0.0)
+        row["exposure_rank"] = _real(k.get("exposure_rank"), f"{kw}.exposure_rank", lo=0.0,
+                                     none=True)
+        row["max_exposure"] = _real(_field(k, "max_exposure", kw), f"{kw}.max_exposure",
+                                    lo=0.0)
+        rows.append(row)
+    out["canaries"] = rows
+    out["cites"] = _cites(d, w)
+    return out
+
+
+DP_VERDICTS: tuple[str, ...] = ("consistent", "violated")
+
+
+def _check_dp(d: dict[str, Any]) -> dict[str, Any]:
+    w = "dp"
+    out = dict(d)
+    for k in ("claimed_epsilon", "epsilon_rdp", "epsilon_prv"):
+        out[k] = _real(d.get(k), f"{w}.{k}", lo=0.0, none=True)
+    out["accountant"] = _text(d.get("accountant", "") or "", f"{w}.accountant")
+    out["delta"] = _real(_field(d, "delta", w), f"{w}.delta", lo=0.0, hi=1.0)
+    bounds = _field(d, "lower_bounds", w)
+    if not isinstance(bounds, (list, tuple)):
+        raise ValueError(f"extras {w}.lower_bounds must be a list, got {bounds!r:.80}")
+    rows = []
+    for i, b in enumerate(bounds):
+        bw = f"{w}.lower_bounds[{i}]"
+        b = _object(b, bw)
+        row = dict(b)
+        row["method"] = _text(_field(b, "method", bw), f"{bw}.method")
+        row["epsilon_lb"] = _real(_field(b, "epsilon_lb", bw), f"{bw}.epsilon_lb", lo=0.0)
+        row["confidence"] = _real(_field(b, "confidence", bw), f"{bw}.confidence", lo=0.0,
+                                  hi=1.0)
+        rows.append(row)
+    out["lower_bounds"] = rows
+    verdict = _field(d, "verdict", w)
+    if verdict not in DP_VERDICTS:
+        raise ValueError(f"extras {w}.verdict must be one of {DP_VERDICTS}, got {verdict!r}")
+    out["summary"] = _text(d.get("summary", "") or "", f"{w}.summary")
+    for k in ("n_canaries", "runs"):
+        if d.get(k) is not None:
+            out[k] = _int(d[k], f"{w}.{k}")
+    out["cites"] = _cites(d, w)
+    return out
+
+
+def _check_dp_claim(d: dict[str, Any]) -> dict[str, Any]:
+    w = "dp_claim"
+    out = dict(d)
+    out["epsilon"] = _real(_field(d, "epsilon", w), f"{w}.epsilon", lo=0.0)
+    out["delta"] = _real(_field(d, "delta", w), f"{w}.delta", lo=0.0, hi=1.0)
+    out["cites"] = _cites(d, w)
+    return out
+
+
+_EXTRA_CHECKS = {
+    "blind_baseline": _check_blind,
+    "canaries": _check_canaries,
+    "dp": _check_dp,
+    "dp_claim": _check_dp_claim,
+}
+
+
+def check_extras(extras: Any) -> dict[str, Any]:
+    """Validate an :class:`AuditReport`'s ``extras`` and return them as plain JSON values.
+
+    The known entries (``blind_baseline``, ``canaries``, ``dp``, ``dp_claim``; formats in
+    :class:`AuditReport`) are checked field by field; None entries are dropped; other keys
+    are kept as JSON values.
+
+    Raises
+    ------
+    ValueError
+        On a known entry that does not have its format (the message names the field).
+
+    Examples
+    --------
+    >>> check_extras({"dp_claim": {"epsilon": 8, "delta": 1e-5}})
+    {'dp_claim': {'epsilon': 8.0, 'delta': 1e-05, 'cites': None}}
+    >>> check_extras({"dp_claim": {"epsilon": -1, "delta": 1e-5}})
+    Traceback (most recent call last):
+    ...
+    ValueError: extras dp_claim.epsilon must be a finite number >= 0, got -1
+    """
+    if extras is None:
+        return {}
+    if not isinstance(extras, dict):
+        raise TypeError(f"extras must be a dict, got {type(extras).__name__}")
+    out: dict[str, Any] = {}
+    for key, value in extras.items():
+        if value is None:
+            continue
+        check = _EXTRA_CHECKS.get(str(key))
+        if check is not None:
+            value = check(_object(value, str(key)))
+        out[str(key)] = value
+    converted: dict[str, Any] = tables.jsonable(out)
+    return converted

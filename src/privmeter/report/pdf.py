@@ -6,6 +6,7 @@ in most scripts render; the plots are the same PNGs as in the HTML page.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -18,7 +19,7 @@ from privmeter.report import plots, tables
 if TYPE_CHECKING:
     from privmeter.report import AuditReport
 
-__all__ = ["render_pdf", "write_pdf"]
+__all__ = ["pdf_text", "render_pdf", "write_pdf"]
 
 _FONT = "DejaVu"
 _MARGIN = 15.0
@@ -40,11 +41,52 @@ _LEVEL_INK: dict[str, tuple[int, int, int]] = {
     "severe": (179, 19, 27),
 }
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+#: Shown for a character the PDF font has no glyph for (CJK, emoji...; the HTML page shows
+#: them with the browser's fonts).
+MISSING_GLYPH = "\ufffd"
+#: Most characters of a record's text in the PDF's most-exposed table.
+PDF_MAX_TEXT_CHARS = 160
+_FONT_FILES = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf")
+
+
+@functools.lru_cache(maxsize=1)
+def _font_chars() -> frozenset[int]:
+    """Code points that all three report fonts have a glyph for."""
+    from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
+
+    chars: set[int] | None = None
+    for name in _FONT_FILES:
+        cmap = set(TTFont(str(_fonts_dir() / name), lazy=True).getBestCmap())
+        chars = cmap if chars is None else chars & cmap
+    return frozenset(chars or ())
 
 
 def _clean(text: object) -> str:
-    """Text from the data without control characters (which PDF text cannot hold)."""
-    return _CONTROL.sub("?", str(text))
+    """Text from the data without control characters (which PDF text cannot hold) and with
+    :data:`MISSING_GLYPH` for characters the font cannot draw."""
+    t = _CONTROL.sub("?", str(text))
+    if t.isascii():
+        return t
+    ok = _font_chars()
+    return "".join(c if c == "\n" or ord(c) in ok else MISSING_GLYPH for c in t)
+
+
+def pdf_text(text: str, limit: int = PDF_MAX_TEXT_CHARS) -> str:
+    r"""A record's text for a PDF table cell: whitespace runs (newlines too) as one space,
+    cut to ``limit`` characters with "…", characters the font lacks as
+    :data:`MISSING_GLYPH`.
+
+    Examples
+    --------
+    >>> pdf_text("naïve\n\ttext 日本", limit=40)
+    'naïve text \ufffd\ufffd'
+    >>> pdf_text("x" * 10, limit=4)
+    'xxxx…'
+    """
+    flat = " ".join(text.split())
+    if len(flat) > limit:
+        flat = flat[:limit].rstrip() + "…"
+    return _clean(flat)
 
 
 def _fonts_dir() -> Path:
@@ -194,6 +236,35 @@ def render_pdf(report: AuditReport, *, figures: Mapping[str, bytes] | None = Non
     )
     pdf.ln(3)
     v = ctx["verdict"]
+    dp = ctx["dp"]
+    if dp:
+        level = "low" if dp["verdict"] == "consistent" else "severe"
+        pdf.set_fill_color(*_LEVEL_FILL[level])
+        pdf.set_font(_FONT, "B", 8.5)
+        pdf.set_text_color(31, 35, 40)
+        pdf.set_x(_MARGIN)
+        pdf.multi_cell(_WIDTH, 5, "DIFFERENTIAL PRIVACY", fill=True, new_x="LMARGIN",
+                       new_y="NEXT", padding=(2, 3, 0, 3))
+        pdf.set_font(_FONT, "B", 17)
+        pdf.set_text_color(*_LEVEL_INK[level])
+        pdf.multi_cell(_WIDTH, 8.5, dp["headline"], fill=True, new_x="LMARGIN",
+                       new_y="NEXT", padding=(0, 3, 0, 3))
+        pdf.set_text_color(31, 35, 40)
+        if dp["summary"]:
+            pdf.set_font(_FONT, "B", 9.5)
+            pdf.multi_cell(_WIDTH, 4.8, _clean(dp["summary"]), fill=True, new_x="LMARGIN",
+                           new_y="NEXT", padding=(1, 3, 0, 3))
+        measured = "; ".join(dp["bounds"]) or "no lower bound"
+        if dp["setup"]:
+            measured += f" ({dp['setup']})"
+        pdf.set_font(_FONT, "", 9)
+        pdf.multi_cell(_WIDTH, 4.6, _clean(f"• The training claims: {dp['claim']}.\n"
+                                           f"• The audit measured: {measured}."),
+                       fill=True, new_x="LMARGIN", new_y="NEXT", padding=(1, 3, 0, 3))
+        pdf.set_font(_FONT, "", 8)
+        pdf.multi_cell(_WIDTH, 4.0, _clean(dp["explain"]), fill=True, new_x="LMARGIN",
+                       new_y="NEXT", padding=(1, 3, 2, 3))
+        pdf.ln(3)
     pdf.set_fill_color(*_LEVEL_FILL[v["level"]])
     pdf.set_font(_FONT, "B", 15)
     pdf.set_text_color(*_LEVEL_INK[v["level"]])
@@ -211,6 +282,18 @@ def render_pdf(report: AuditReport, *, figures: Mapping[str, bytes] | None = Non
                        new_x="LMARGIN", new_y="NEXT", padding=(1, 3, 0, 3))
         pdf.set_font(_FONT, "", 9.5)
         pdf.set_text_color(31, 35, 40)
+    if v["blind_warning"]:
+        pdf.set_font(_FONT, "B", 9.5)
+        pdf.set_text_color(179, 19, 27)
+        pdf.multi_cell(_WIDTH, 4.8, _clean(f"WARNING: {v['blind_warning']}."), fill=True,
+                       new_x="LMARGIN", new_y="NEXT", padding=(1, 3, 0, 3))
+        pdf.set_font(_FONT, "", 9.5)
+        pdf.set_text_color(31, 35, 40)
+    if v["dp_claim"]:
+        pdf.set_font(_FONT, "B", 9)
+        pdf.multi_cell(_WIDTH, 4.6, _clean(f"{v['dp_claim']}."), fill=True,
+                       new_x="LMARGIN", new_y="NEXT", padding=(1, 3, 0, 3))
+        pdf.set_font(_FONT, "", 9.5)
     extra = f"{v['epsilon_note']}."
     if ctx["utility"]:
         extra += " Model utility: " + "; ".join(ctx["utility"]) + "."
@@ -244,7 +327,7 @@ def render_pdf(report: AuditReport, *, figures: Mapping[str, bytes] | None = Non
             [s["row"].label, f"{s['row'].n_members} / {s['row'].n_non_members}", s["row"].auc,
              *[("not resolvable" if t == "n/r" else t) for t in s["row"].tpr],
              s["row"].advantage, s["row"].epsilon_lb, s["row"].level]
-            for s in ctx["summary"]
+            for s in [*ctx["summary"], *([ctx["blind"]] if ctx["blind"] else [])]
         ],
         widths=(22, 24, 30, 33, 33, 10, 10, 18),
         size=7.0,
@@ -252,10 +335,15 @@ def render_pdf(report: AuditReport, *, figures: Mapping[str, bytes] | None = Non
     )
     for line in ctx["identical"]:
         w.muted(f"{line}.")
+    if ctx["blind"]:
+        w.muted(f"{ctx['blind']['row'].label}: a classifier on the texts alone that never "
+                "queries the model; it is not part of the verdict.")
+    dp_caption = (f" Dashed purple: {ctx['dp_bound']}, the highest TPR the DP claim allows."
+                  if ctx["dp_bound"] else "")
     w.image(
         ctx["overview_png"],
         caption="ROC curves of every attack: linear axes (left) and log-log axes (right); "
-        "the grey band lies below the FPR resolution 1/n_non-members.",
+        "the grey band lies below the FPR resolution 1/n_non-members." + dp_caption,
     )
 
     # threat model
@@ -278,7 +366,7 @@ def render_pdf(report: AuditReport, *, figures: Mapping[str, bytes] | None = Non
         w.muted(f"{a['epsilon_note']}.")
         pdf.ln(1)
         w.image(a["roc_png"], caption="ROC on linear and log-log axes; points: TPR at each "
-                "resolvable FPR level with its Clopper–Pearson interval.")
+                "resolvable FPR level with its Clopper–Pearson interval." + dp_caption)
         rows = []
         for t in a["tpr_rows"]:
             if t["resolvable"]:
@@ -313,6 +401,12 @@ def render_pdf(report: AuditReport, *, figures: Mapping[str, bytes] | None = Non
     if ctx["exposed_has_images"]:
         header.append("Image")
         widths.append(12)
+    has_texts = ctx["exposed_has_texts"]
+    if has_texts:
+        names = names[:2]
+        widths = [10, 16, 18, 18, 18, *widths[5:]]
+        header.append("Text")
+        widths.append(_WIDTH - sum(widths) - 18.0 * len(names))
     if names:
         header += names
         widths += [max(12.0, (_WIDTH - sum(widths)) / len(names))] * len(names)
@@ -323,6 +417,10 @@ def render_pdf(report: AuditReport, *, figures: Mapping[str, bytes] | None = Non
         row: list[Any] = [e["rank"], e["point_id"], e["label"], e["score"], e["fpr"]]
         if ctx["exposed_has_images"]:
             row.append(e["thumb"] if e["thumb"] is not None else "—")
+        if has_texts:
+            full = e["text"] if e["text"] is not None else (
+                "".join(t["text"] for t in e["tokens"]) if e["tokens"] is not None else None)
+            row.append(_Left("—" if full is None else pdf_text(full)))
         if names:
             vals = e["feature_values"] if e["feature_values"] is not None else ["—"] * len(names)
             row += vals[: len(names)]
@@ -331,9 +429,36 @@ def render_pdf(report: AuditReport, *, figures: Mapping[str, bytes] | None = Non
     if len(ctx["feature_names"]) + ctx["n_hidden_features"] > len(names):
         w.muted(f"First {len(names)} feature columns shown; the HTML report shows up to "
                 f"{len(ctx['feature_names'])}.")
+    if has_texts:
+        w.muted(f"Texts are cut to {PDF_MAX_TEXT_CHARS} characters (…), with line breaks as "
+                f"spaces and {MISSING_GLYPH} for characters the PDF font lacks; the HTML report "
+                "shows them with their tokens coloured by log-probability, records.csv in full.")
     if not ctx["records_given"]:
-        w.muted("No record data was given: pass RecordData (features or images) to show the "
-                "records themselves.")
+        w.muted("No record data was given: pass RecordData (features, images or texts) to "
+                "show the records themselves.")
+
+    # canaries
+    c = ctx["canaries"]
+    if c:
+        w.heading("Canary exposure")
+        w.text(
+            f"{len(c['rows'])} random secrets of the format {c['template']} ({c['space_size']} "
+            f"possible secrets, so at most log2|R| = {c['log2_space']} bits of exposure) were "
+            "inserted into the training data, each a chosen number of times. Exposure = "
+            "log2|R| − log2 rank of the canary among all possible secrets by the model's "
+            "likelihood; exposure rising with the repetitions shows memorisation."
+            + (f" Estimate: {c['method']}." if c["method"] else ""),
+            size=8.5,
+        )
+        w.image(c["png"], width=120, caption="Exposure of each canary against its repetitions; "
+                "line: mean per repetition count; dashed: the largest possible exposure.")
+        w.table(
+            ["Canary", "Repetitions", "Exposure (bits)", "Exact-rank exposure", "Maximum"],
+            [[_Left(pdf_text(r["text"], 80)), r["repetitions"], r["exposure"],
+              r["exposure_rank"], r["max_exposure"]] for r in c["rows"]],
+            widths=(80, 22, 26, 30, 22),
+            align=("LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT"),
+        )
 
     # per class
     w.heading("Per class")

@@ -1,4 +1,5 @@
-"""The report's plots as PNG bytes: ROC curves (linear and log-log), score histograms, per class.
+"""The report's plots as PNG bytes: ROC curves (linear and log-log, with the bound of a DP
+claim), score histograms, per class, canary exposure.
 
 Figures are drawn with matplotlib's object-oriented API on the Agg canvas
 (:class:`matplotlib.figure.Figure` + ``FigureCanvasAgg``), never through ``pyplot``: no global
@@ -28,10 +29,15 @@ if TYPE_CHECKING:
     from privmeter.result import AttackResult
 
 __all__ = [
+    "CANARY_NAME",
     "DPI",
     "OVERVIEW_NAME",
     "PER_CLASS_NAME",
     "attack_figure_names",
+    "canary_axes",
+    "canary_png",
+    "dp_bound_label",
+    "draw_dp_bound",
     "histogram_png",
     "is_report_figure",
     "merge_identical",
@@ -46,12 +52,15 @@ __all__ = [
 DPI = 100
 OVERVIEW_NAME = "roc_overview.png"
 PER_CLASS_NAME = "per_class_auc.png"
+CANARY_NAME = "canary_exposure.png"
 #: Most classes drawn in the per-class plot (the table lists them all).
 MAX_CLASSES_PLOTTED = 40
 
 MEMBER_COLOR = "#d6604d"
 NON_MEMBER_COLOR = "#4393c3"
-_FIGURE_RE = re.compile(r"^(roc_overview|per_class_auc|attack\d+_[a-z0-9-]*_(roc|hist))\.png$")
+_FIGURE_RE = re.compile(
+    r"^(roc_overview|per_class_auc|canary_exposure|attack\d+_[a-z0-9-]*_(roc|hist))\.png$"
+)
 
 
 def _require_matplotlib() -> None:
@@ -149,9 +158,32 @@ def _thin(fpr: NDArray[np.float64], tpr: NDArray[np.float64]) -> tuple[
     return fpr[idx], tpr[idx]
 
 
+#: Colour of the DP bound curve.
+DP_BOUND_COLOR = "#6f42c1"
+
+
+def dp_bound_label(dp_claim: dict[str, Any]) -> str:
+    """Legend label of the DP bound curve: ``"DP bound (ε = 8, δ = 1e-05)"``."""
+    return f"DP bound (ε = {float(dp_claim['epsilon']):.3g}, δ = {float(dp_claim['delta']):g})"
+
+
+def draw_dp_bound(ax: Axes, dp_claim: dict[str, Any] | None, fpr: NDArray[np.float64]) -> Any:
+    """Draw the TPR bound that ``dp_claim`` (``{"epsilon", "delta"}``) implies on ``ax`` at
+    the FPRs ``fpr`` (:func:`privmeter.report.tables.dp_tpr_bound`) as a dashed curve;
+    return the matplotlib line, or None without a claim."""
+    if not dp_claim:
+        return None
+    eps, delta = float(dp_claim["epsilon"]), float(dp_claim["delta"])
+    tpr = tables.dp_tpr_bound(fpr, eps, delta)
+    (line,) = ax.plot(fpr, tpr, color=DP_BOUND_COLOR, linestyle="--", linewidth=1.3,
+                      label=dp_bound_label(dp_claim))
+    return line
+
+
 def _draw_linear(ax: Axes, results: Sequence[AttackResult], labels: Sequence[str],
-                 colors: Sequence[str]) -> None:
+                 colors: Sequence[str], dp_claim: dict[str, Any] | None = None) -> None:
     ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=1.0, label="chance")
+    draw_dp_bound(ax, dp_claim, np.linspace(0.0, 1.0, 401))
     for r, lab, c in zip(results, labels, colors, strict=True):
         ax.plot(*_thin(r.roc.fpr, r.roc.tpr), color=c, linewidth=1.6,
                 label=_t(f"{lab}: AUC {tables.fmt_auc(r.auc, r.auc_ci)}"))
@@ -166,13 +198,15 @@ def _draw_linear(ax: Axes, results: Sequence[AttackResult], labels: Sequence[str
 
 
 def _draw_loglog(ax: Axes, results: Sequence[AttackResult], labels: Sequence[str],
-                 colors: Sequence[str], *, error_bars: bool) -> None:
+                 colors: Sequence[str], *, error_bars: bool,
+                 dp_claim: dict[str, Any] | None = None) -> None:
     n_non = sorted({r.n_non_members for r in results})
     n_pos = max(r.n_members for r in results)
     xmin = _floor(max(n_non))
     ymin = min(xmin, _floor(n_pos))
     grid = np.logspace(math.log10(xmin), 0, 50)
     ax.plot(grid, grid, color="0.6", linestyle=":", linewidth=1.0, label="chance")
+    draw_dp_bound(ax, dp_claim, np.logspace(math.log10(xmin), 0, 200))
     resolution = 1.0 / min(n_non)
     ax.axvspan(xmin, resolution, color="0.85", alpha=0.6, linewidth=0)
     for i, n in enumerate(n_non[:3]):
@@ -203,15 +237,20 @@ def _draw_loglog(ax: Axes, results: Sequence[AttackResult], labels: Sequence[str
     _style(ax)
 
 
-def overview_png(results: Sequence[AttackResult], labels: Sequence[str] | None = None) -> bytes:
-    """All attacks' ROC curves on one figure: linear and log-log panels."""
+def overview_png(results: Sequence[AttackResult], labels: Sequence[str] | None = None, *,
+                 dp_claim: dict[str, Any] | None = None) -> bytes:
+    """All attacks' ROC curves on one figure: linear and log-log panels.
+
+    With ``dp_claim`` (``{"epsilon", "delta"}``: the model was trained with DP-SGD claiming
+    (ε, δ)) both panels draw the TPR bound the claim implies as a dashed curve.
+    """
     _require_matplotlib()
     labs = list(labels) if labels is not None else tables.attack_labels(results)
     shown, shown_labs, colors = merge_identical(results, labs)
     fig = _figure(10.0, 4.6)
     ax1, ax2 = fig.subplots(1, 2)
-    _draw_linear(ax1, shown, shown_labs, colors)
-    _draw_loglog(ax2, shown, shown_labs, colors, error_bars=False)
+    _draw_linear(ax1, shown, shown_labs, colors, dp_claim)
+    _draw_loglog(ax2, shown, shown_labs, colors, error_bars=False, dp_claim=dp_claim)
     return _png(fig)
 
 
@@ -237,14 +276,16 @@ def merge_identical(
     return out_r, out_l, out_c
 
 
-def roc_png(result: AttackResult, *, label: str | None = None, color: str = "C0") -> bytes:
-    """One attack's ROC: linear and log-log panels, TPR-at-FPR points with their CIs."""
+def roc_png(result: AttackResult, *, label: str | None = None, color: str = "C0",
+            dp_claim: dict[str, Any] | None = None) -> bytes:
+    """One attack's ROC: linear and log-log panels, TPR-at-FPR points with their CIs (and
+    the DP bound of ``dp_claim``, see :func:`overview_png`)."""
     _require_matplotlib()
     lab = result.attack if label is None else label
     fig = _figure(10.0, 4.6)
     ax1, ax2 = fig.subplots(1, 2)
-    _draw_linear(ax1, [result], [lab], [color])
-    _draw_loglog(ax2, [result], [lab], [color], error_bars=True)
+    _draw_linear(ax1, [result], [lab], [color], dp_claim)
+    _draw_loglog(ax2, [result], [lab], [color], error_bars=True, dp_claim=dp_claim)
     return _png(fig)
 
 
@@ -340,15 +381,62 @@ def thumbnail_png(image: NDArray[Any]) -> bytes:
     return buf.getvalue()
 
 
+# --------------------------------------------------------------------------- canaries
+def canary_axes(ax: Axes, canaries: dict[str, Any]) -> dict[str, Any]:
+    """Draw the canaries' exposure against their repetition count on ``ax``.
+
+    One point per canary, the mean exposure per repetition count connected, and the
+    largest possible exposure ``log2 |R|`` as a dashed line. Returns the drawn artists
+    (``points``, ``means``, ``max_line``) for tests.
+    """
+    items = canaries["canaries"]
+    reps = np.array([float(k["repetitions"]) for k in items])
+    expo = np.array([float(k["exposure"]) for k in items])
+    top = max((float(k["max_exposure"]) for k in items), default=0.0)
+    means = tables.canary_means(canaries)
+    # a little horizontal jitter separates canaries with the same count
+    jitter = np.zeros_like(reps)
+    for r, _, n in means:
+        idx = np.flatnonzero(reps == r)
+        if n > 1:
+            jitter[idx] = np.linspace(-0.06, 0.06, n)
+    log_x = reps.size > 0 and reps.min() >= 1 and reps.max() / reps.min() >= 8
+    x = reps * (2.0 ** jitter) if log_x else reps + jitter * max(1.0, float(np.ptp(reps)) / 4)
+    points = ax.scatter(x, expo, s=18, color="C0", alpha=0.7, label="canary", zorder=3)
+    line = ax.plot([m[0] for m in means], [m[1] for m in means], color="C1", marker="o",
+                   markersize=5, linewidth=1.6, label="mean per repetition count", zorder=4)[0]
+    max_line = ax.axhline(top, color="0.35", linestyle="--", linewidth=1.1,
+                          label=f"maximum exposure log2|R| = {top:.1f}")
+    if log_x:
+        ax.set_xscale("log", base=2)
+    ax.set_xticks(sorted({m[0] for m in means}), [str(m[0]) for m in means])
+    ax.set_ylim(0, max(top, float(expo.max()) if expo.size else 0.0) * 1.08 + 0.5)
+    ax.set_xlabel("repetitions of the canary in the training data")
+    ax.set_ylabel("exposure (bits)")
+    ax.set_title(_t(f"Canary exposure: {canaries['template']}"[:90]), fontsize=11)
+    ax.legend(fontsize=7.5, loc="best", framealpha=0.9)
+    _style(ax)
+    return {"points": points, "means": line, "max_line": max_line}
+
+
+def canary_png(canaries: dict[str, Any]) -> bytes:
+    """The canary exposure plot (:func:`canary_axes`) as PNG bytes."""
+    _require_matplotlib()
+    fig = _figure(6.4, 4.0)
+    canary_axes(fig.subplots(), canaries)
+    return _png(fig)
+
+
 # --------------------------------------------------------------------------- all of them
 def report_figures(report: AuditReport) -> dict[str, bytes]:
     """Every plot of the report, by file name, in reading order."""
     results = report.results
     labels = report.labels
-    out = {OVERVIEW_NAME: overview_png(results, labels)}
+    dp_claim = report.extras.get("dp_claim")
+    out = {OVERVIEW_NAME: overview_png(results, labels, dp_claim=dp_claim)}
     for i, r in enumerate(results):
         roc_name, hist_name = attack_figure_names(i, r)
-        out[roc_name] = roc_png(r, label=labels[i], color=_color(i))
+        out[roc_name] = roc_png(r, label=labels[i], color=_color(i), dp_claim=dp_claim)
         out[hist_name] = histogram_png(r, label=labels[i])
     best = report.best
     class_names = None if report.records is None else report.records.class_names
@@ -357,4 +445,7 @@ def report_figures(report: AuditReport) -> dict[str, bytes]:
         out[PER_CLASS_NAME] = per_class_png(
             figures, best.auc, title=f"AUC per class: {labels[report.verdict.index]}"
         )
+    canaries = report.extras.get("canaries")
+    if canaries and canaries["canaries"]:
+        out[CANARY_NAME] = canary_png(canaries)
     return out

@@ -33,6 +33,13 @@ __all__ = [
     "ClassFigures",
     "ExposedRecord",
     "attack_labels",
+    "blind_row",
+    "blind_warning",
+    "canary_rows",
+    "csv_text_cell",
+    "dp_claim_line",
+    "dp_figures",
+    "dp_tpr_bound",
     "fmt_auc",
     "fmt_pct",
     "fmt_tpr",
@@ -479,11 +486,13 @@ def records_table(results: Sequence[AttackResult]) -> RecordsTable:
 _atomic_write = atomic_write
 
 
-def records_csv(results: Sequence[AttackResult]) -> str:
+def records_csv(results: Sequence[AttackResult], records: RecordData | None = None) -> str:
     """``records.csv`` as text: ``target, point_id, label, membership, score_<attack>...``.
 
     ``membership`` is 1 for members and 0 otherwise; ``label`` and scores are empty where
-    unknown; scores are written with full float precision.
+    unknown; scores are written with full float precision. When ``records`` has texts a last
+    ``text`` column holds each point's text (empty when the point is not in ``records``),
+    protected against CSV injection (:func:`csv_text_cell`).
     """
     table = records_table(results)
     buf = io.StringIO()
@@ -501,6 +510,14 @@ def records_csv(results: Sequence[AttackResult]) -> str:
     ]
     for j in range(table.scores.shape[1]):
         cols.append(["" if math.isnan(v) else repr(v) for v in table.scores[:, j].tolist()])
+    if records is not None and records.texts is not None:
+        buf.seek(0)
+        buf.truncate()
+        w.writerow(["target", "point_id", "label", "membership", *table.columns, "text"])
+        texts = records.texts
+        cells = {i: csv_text_cell(t) for i, t in enumerate(texts)}
+        rows = (records.index_of(p) for p in table.point_id.tolist())
+        cols.append(["" if i is None else cells[i] for i in rows])
     buf.writelines(",".join(row) + "\n" for row in zip(*cols, strict=True))
     return buf.getvalue()
 
@@ -508,7 +525,7 @@ def records_csv(results: Sequence[AttackResult]) -> str:
 def write_csv(report: AuditReport, path: str | os.PathLike[str]) -> Path:
     """Write ``records.csv`` (see :func:`records_csv`) and return its path."""
     p = Path(path)
-    _atomic_write(p, records_csv(report.results).encode("utf-8"))
+    _atomic_write(p, records_csv(report.results, report.records).encode("utf-8"))
     return p
 
 
@@ -596,3 +613,212 @@ def utility_lines(card: dict[str, Any]) -> list[str]:
                      f"{_u(u.get('references (mean) test MSE'), False)}")
         lines.append(line)
     return lines
+
+
+# --------------------------------------------------------------------------- extras
+#: Label of the blind baseline's row in the key-figures tables.
+BLIND_LABEL = "blind baseline (model-free)"
+#: Its "risk" cell: the baseline never enters the verdict.
+BLIND_LEVEL = "not in verdict"
+#: Default citations of the extras' methods (keys of :data:`privmeter.references.REFERENCES`).
+EXTRAS_CITES: dict[str, tuple[str, ...]] = {
+    "blind_baseline": ("das2024", "duan2024"),
+    "canaries": ("carlini2019",),
+    "dp": ("steinke2023", "nasr2023"),
+    "dp_claim": ("abadi2016", "kairouz2015"),
+}
+
+
+def dp_tpr_bound(fpr: Any, epsilon: float, delta: float) -> NDArray[np.float64]:
+    """The largest TPR an (ε, δ)-DP training algorithm allows at each FPR.
+
+    ``TPR <= min(1, e^ε FPR + δ, 1 - e^-ε (1 - δ - FPR))`` (Kairouz et al. 2015): the first
+    term bounds identifying members, the second identifying non-members.
+
+    Examples
+    --------
+    >>> dp_tpr_bound([0.0, 0.25, 1.0], 0.0, 0.0).tolist()  # ε = 0: no test beats chance
+    [0.0, 0.25, 1.0]
+    >>> [round(v, 4) for v in dp_tpr_bound([0.01, 0.5], 1.0, 1e-5).tolist()]
+    [0.0272, 0.8161]
+    """
+    x = np.clip(np.asarray(fpr, dtype=np.float64), 0.0, 1.0)
+    e = math.exp(min(float(epsilon), 700.0))
+    bound = np.minimum(np.minimum(1.0, e * x + delta), 1.0 - (1.0 - delta - x) / e)
+    return np.asarray(np.clip(bound, 0.0, 1.0), dtype=np.float64)
+
+
+def blind_row(bb: dict[str, Any]) -> SummaryRow:
+    """The blind baseline (``extras["blind_baseline"]``) as a key-figures row: its AUC and
+    TPR at 1% FPR, the other figures ``"—"``, and :data:`BLIND_LEVEL` for the risk."""
+    ci = bb.get("auc_ci")
+    auc = fmt_auc(bb["auc"], (ci[0], ci[1])) if ci is not None else f"{bb['auc']:.3f}"
+    t1 = bb.get("tpr_at_1pct")
+    tpr = ("—" if t1 is None else fmt_pct(float(t1)),) + ("—",) * (len(SUMMARY_LEVELS) - 1)
+    return SummaryRow(
+        label=BLIND_LABEL, target="—", n_members=int(bb.get("n_members") or 0),
+        n_non_members=int(bb.get("n_non_members") or 0), auc=auc, tpr=tpr, advantage="—",
+        epsilon_lb="—", level=BLIND_LEVEL,
+    )
+
+
+def blind_warning(bb: dict[str, Any] | None, best: AttackResult, best_label: str) -> str:
+    """The verdict's warning when the blind baseline finds the sets not comparable, else ``""``.
+
+    Examples
+    --------
+    >>> from privmeter.result import AttackResult
+    >>> r = AttackResult.from_scores("min_k", [0.9, 0.8, 0.3, 0.1], [1, 1, 0, 0])
+    >>> text = blind_warning({"auc": 0.91, "auc_ci": [0.85, 0.96], "comparable": False,
+    ...                       "reason": "members are from 2019, non-members from 2024"},
+    ...                      r, "min_k")
+    >>> text.startswith("The member and non-member texts are not comparable")
+    True
+    """
+    if not bb or bb.get("comparable", True):
+        return ""
+    ci = bb.get("auc_ci")
+    auc = fmt_auc(bb["auc"], (ci[0], ci[1])) if ci is not None else f"{bb['auc']:.3f}"
+    reason = str(bb.get("reason") or "").strip().rstrip(".")
+    return (
+        "The member and non-member texts are not comparable: a model-free classifier that "
+        f"never queries the model tells them apart from the text alone with AUC {auc}, "
+        f"against {fmt_auc(best.auc, best.auc_ci)} for the best attack ({best_label})"
+        + (f". {reason[:1].upper()}{reason[1:]}" if reason else "")
+        + ". The attacks' AUC is therefore not evidence of membership leakage: collect "
+        "members and non-members from the same distribution and audit again"
+    )
+
+
+def dp_claim_line(report: AuditReport) -> str:
+    """The verdict's line comparing a DP-SGD claim (``extras["dp_claim"]``) with the empirical
+    ε lower bound of the attack that decided the verdict (recomputed at the claimed δ);
+    ``""`` without a claim."""
+    claim = report.extras.get("dp_claim")
+    if not claim:
+        return ""
+    from privmeter.result import AttackResult
+
+    eps, delta = float(claim["epsilon"]), float(claim["delta"])
+    best = report.best
+    label = attack_labels(report.results)[report.verdict.index]
+    r = best
+    if best.delta != delta:
+        r = AttackResult.from_scores(
+            best.attack, best.scores, best.membership, target=best.target,
+            point_ids=best.point_ids, confidence=best.confidence, delta=delta,
+            fpr_levels=tuple(t.level for t in best.tpr_at_fpr),
+        )
+    lb = float(r.epsilon_lb)
+    conf = f"{100 * r.confidence:g}%"
+    text = (f"DP claim: the model was trained with DP-SGD claiming ε = {eps:.3g} at "
+            f"δ = {delta:g}; the empirical ε lower bound of {label} at that δ is {lb:.3g} "
+            f"({conf} confidence)")
+    if lb > eps:
+        return text + (": above the claim, so the attack contradicts the DP guarantee (the "
+                       "training code or the privacy accounting is wrong)")
+    return text + (": at most the claim, consistent with it (an attack gives a lower bound "
+                   "on ε; it cannot prove the claim)")
+
+
+def fmt_eps(x: float | None) -> str:
+    """An ε value as text (``"—"`` for None)."""
+    return "—" if x is None else f"{x:.3g}"
+
+
+def dp_figures(dp: dict[str, Any]) -> dict[str, Any]:
+    """The differential-privacy box (``extras["dp"]``) as text: verdict word, claim, bounds.
+
+    Examples
+    --------
+    >>> f = dp_figures({"claimed_epsilon": 2.0, "delta": 1e-5, "accountant": "rdp",
+    ...     "epsilon_rdp": 2.0, "epsilon_prv": 1.9, "verdict": "consistent",
+    ...     "summary": "The DP claim holds.", "n_canaries": 1000, "runs": 1,
+    ...     "lower_bounds": [{"method": "one run", "epsilon_lb": 0.4, "confidence": 0.95}]})
+    >>> f["headline"], f["bounds"]
+    ('DP CLAIM CONSISTENT', ['ε ≥ 0.4 (one run, 95% confidence)'])
+    >>> f["claim"]
+    'claimed ε = 2 at δ = 1e-05 (accountant: rdp; RDP ε = 2, PRV ε = 1.9)'
+    """
+    claimed = dp.get("claimed_epsilon")
+    accountants = [f"{name} ε = {fmt_eps(dp.get(k))}" for name, k in
+                   (("RDP", "epsilon_rdp"), ("PRV", "epsilon_prv")) if dp.get(k) is not None]
+    detail = "; ".join([f"accountant: {dp['accountant']}"] * bool(dp.get("accountant"))
+                       + [", ".join(accountants)] * bool(accountants))
+    claim = ("no claimed ε" if claimed is None else
+             f"claimed ε = {fmt_eps(claimed)} at δ = {float(dp.get('delta', 0.0)):g}")
+    if detail:
+        claim += f" ({detail})"
+    bounds = [f"ε ≥ {fmt_eps(b['epsilon_lb'])} ({b['method']}, "
+              f"{100 * float(b['confidence']):g}% confidence)" for b in dp["lower_bounds"]]
+    violated = dp["verdict"] == "violated"
+    setup = []
+    if dp.get("n_canaries") is not None:
+        setup.append(f"{int(dp['n_canaries']):,} canaries")
+    if dp.get("runs") is not None:
+        setup.append(f"{int(dp['runs']):,} training run{'s' if int(dp['runs']) != 1 else ''}")
+    return {
+        "verdict": "violated" if violated else "consistent",
+        "headline": "DP CLAIM VIOLATED" if violated else "DP CLAIM CONSISTENT",
+        "summary": str(dp.get("summary") or ""),
+        "claim": claim,
+        "bounds": bounds,
+        "setup": ", ".join(setup),
+        "explain": "The audit measures a lower bound on ε: how much privacy the training "
+        "demonstrably loses. A lower bound above the claimed ε proves that the claim does "
+        "not hold (the training code or the privacy accounting is wrong); a lower bound "
+        "below it is consistent with the claim but cannot prove it.",
+    }
+
+
+def canary_rows(c: dict[str, Any]) -> list[dict[str, Any]]:
+    """The canaries of ``extras["canaries"]`` sorted by repetitions, then exposure (highest
+    first), with their figures as text."""
+    rows = []
+    for k in sorted(c["canaries"], key=lambda k: (k["repetitions"], -k["exposure"])):
+        rank = k.get("exposure_rank")
+        rows.append({
+            "text": k["text"],
+            "repetitions": int(k["repetitions"]),
+            "exposure": f"{k['exposure']:.2f}",
+            "exposure_value": float(k["exposure"]),
+            "exposure_rank": "—" if rank is None else f"{rank:.2f}",
+            "max_exposure": f"{k['max_exposure']:.2f}",
+        })
+    return rows
+
+
+def canary_means(c: dict[str, Any]) -> list[tuple[int, float, int]]:
+    """``(repetitions, mean exposure, canaries)`` for each repetition count, ascending."""
+    by: dict[int, list[float]] = {}
+    for k in c["canaries"]:
+        by.setdefault(int(k["repetitions"]), []).append(float(k["exposure"]))
+    return [(r, float(np.mean(v)), len(v)) for r, v in sorted(by.items())]
+
+
+def canary_line(c: dict[str, Any]) -> str:
+    """One line of text on the canaries' exposure by repetition count."""
+    means = ", ".join(f"{r}×: {m:.2f}" for r, m, _ in canary_means(c))
+    top = max((float(k["max_exposure"]) for k in c["canaries"]), default=0.0)
+    return (f"Canary exposure ({len(c['canaries'])} canaries of {c['template']!r}, "
+            f"|R| = {int(c['space_size']):,}): mean exposure by repetitions {means} "
+            f"(maximum log2|R| = {top:.2f} bits)")
+
+
+#: Characters that make a spreadsheet read a CSV cell as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text_cell(text: str) -> str:
+    """A text for ``records.csv``: a leading ``'`` on cells a spreadsheet would run as a
+    formula (CSV injection), then CSV quoting where needed.
+
+    Examples
+    --------
+    >>> csv_text_cell('=HYPERLINK("x")'), csv_text_cell("plain"), csv_text_cell("a,b")
+    ('"\\'=HYPERLINK(""x"")"', 'plain', '"a,b"')
+    """
+    s = "'" + text if text.startswith(_FORMULA_START) else text
+    if any(ch in s for ch in ',"\r\n'):
+        s = '"' + s.replace('"', '""') + '"'
+    return s
