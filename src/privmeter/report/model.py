@@ -94,8 +94,9 @@ def _check_tokens(tokens: Any, n: int) -> tuple[TokenScores | None, ...]:
         if bad.any():
             j = int(np.argmax(bad))
             raise ValueError(
-                f"tokens[{i}]: the log-probability of piece {j} ({pieces[j]!r}) is {lp[j]!r}; "
-                "log-probabilities must be finite and <= 0 (NaN marks a token not scored)"
+                f"tokens[{i}]: the log-probability of piece {j} ({pieces[j]!r}) is "
+                f"{float(lp[j])!r}; log-probabilities must be finite and <= 0 (NaN marks a token "
+                "not scored)"
             )
         lp.setflags(write=False)
         out.append((pieces, lp))
