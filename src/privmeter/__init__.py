@@ -28,11 +28,15 @@ from privmeter.table import SignalTable, logit_margin_from_logits, logit_margin_
 if TYPE_CHECKING:
     from privmeter import architectures, datasets, models, signals, training
     from privmeter.audit import Audit
+    from privmeter.datasets.text import TextDataset
+    from privmeter.pipeline.text import CanarySpec
     from privmeter.report import AuditReport, RecordData
 
 
 _LAZY = {
     "Audit": ("privmeter.audit", "Audit"),
+    "CanarySpec": ("privmeter.pipeline.text", "CanarySpec"),
+    "TextDataset": ("privmeter.datasets.text", "TextDataset"),
     "AuditReport": ("privmeter.report", "AuditReport"),
     "RecordData": ("privmeter.report", "RecordData"),
     "architectures": ("privmeter.architectures", None),
@@ -47,8 +51,10 @@ __all__ = [
     "AttackSpec",
     "Audit",
     "AuditReport",
+    "CanarySpec",
     "RecordData",
     "SignalTable",
+    "TextDataset",
     "TprAtFpr",
     "__version__",
     "architectures",

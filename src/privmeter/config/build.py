@@ -440,7 +440,7 @@ def _text_options(cfg: AuditConfig) -> dict[str, Any]:
     """The Audit options of text audits (canaries, the blind baseline) a config sets."""
     out: dict[str, Any] = {}
     if cfg.canaries is not None:
-        from privmeter.canaries import CanarySpec
+        from privmeter.pipeline.text import CanarySpec
 
         c = cfg.canaries
         try:

@@ -216,6 +216,14 @@ class Audit:
         Language models: a different pretrained model (e.g. the base model before
         fine-tuning) for the ``pretrained_reference`` attack (Carlini et al. 2021), which
         then joins the default attacks.
+    canaries : CanarySpec, optional
+        Language models, ``"model"`` game with a target trained here: secret-sharer canaries
+        (Carlini et al. 2019) inserted into the target's training texts (never the
+        references'); the report shows each canary's exposure against its repetition count.
+    blind_baseline : bool or None
+        Text data: run the model-free blind baseline (Das et al. 2024) on the audit texts and
+        say in the verdict when the member and non-member texts are not comparable. None
+        (default): on for text data.
     reference_models : sequence of (model, training indices), optional
         ``"model"`` game: reference models trained elsewhere (any supported format, see
         :func:`privmeter.models.loading.load_model`), each with the row indices of its
@@ -260,6 +268,8 @@ class Audit:
     title: str | None = None
     reference_lm: Any = None
     reference_models: Any = None
+    canaries: Any = None
+    blind_baseline: bool | None = None
 
     def __post_init__(self) -> None:
         if self.game not in GAMES:
@@ -333,6 +343,7 @@ class Audit:
                 f"is a {self._data.task} task; use signal={default_signal(self._data.task)!r}"
             )
         self._signals = self._attack_signals()
+        self._check_text_options()
         self._check_models()
         store = self.store
         if isinstance(store, (str, bytes)) or hasattr(store, "__fspath__"):
@@ -361,6 +372,32 @@ class Audit:
                     "n_references=0: use n_references >= 1 (e.g. 4), or only 'loss' and "
                     "'population'"
                 )
+
+    def _check_text_options(self) -> None:
+        """Canaries need a language model trained here; the blind baseline needs texts."""
+        from privmeter.pipeline.text import CanarySpec
+
+        if self.canaries is not None:
+            if not isinstance(self.canaries, CanarySpec):
+                raise TypeError(
+                    f"canaries must be a privmeter.CanarySpec, got {type(self.canaries).__name__}"
+                )
+            if self._data.task != "language_model":
+                raise ValueError(
+                    f"canaries are inserted into a language model's training texts; the data is "
+                    f"a {self._data.task} task"
+                )
+            if self.game != "model" or self.target_model is not None:
+                raise ValueError(
+                    "canaries go into the training texts of a target trained by the audit: the "
+                    "'model' game without target_model (a model you trained yourself cannot get "
+                    "new canaries; insert them into its training data with "
+                    "privmeter.canaries.insert_canaries before training)"
+                )
+        if self.blind_baseline and not self._data.is_text:
+            raise ValueError("blind_baseline classifies texts; this audit's data are not texts")
+        self._blind = bool(self._data.is_text if self.blind_baseline is None
+                           else self.blind_baseline)
 
     def _check_attack_tasks(self) -> None:
         """An attack made for one task (the language-model attacks) needs data of that task."""
@@ -504,7 +541,26 @@ class Audit:
                 keep[j] = False
                 keep[j, idx] = True
         to_train = keep[n_given_first:] if self._references is None else keep[n_given_first:1]
-        if to_train.shape[0] > 0:
+        canaries: tuple[Any, ...] = ()
+        if to_train.shape[0] > 0 and self.canaries is not None:
+            from privmeter.pipeline.text import CanaryTrainer
+            from privmeter.training._hashing import spawn_seeds
+
+            canaries = self.canaries.canaries(seed=self._seed)
+            seeds = spawn_seeds(train_seed, to_train.shape[0])
+            with_canaries = CanaryTrainer(self.trainer, tuple(c.text for c in canaries),
+                                          tuple(c.repetitions for c in canaries))
+            trained, model_keys = _build.train_models_lazily(
+                with_canaries, d, to_train[:1], seeds[:1], store=self._store,
+                executor=self.executor, progress=self.progress, vectorized=False,
+            )
+            if to_train.shape[0] > 1:
+                more, more_keys = _build.train_models_lazily(
+                    self.trainer, d, to_train[1:], seeds[1:], store=self._store,
+                    executor=self.executor, progress=self.progress, vectorized=self.vectorized,
+                )
+                trained, model_keys = [*trained, *more], [*model_keys, *more_keys]
+        elif to_train.shape[0] > 0:
             trained, model_keys = _build.train_models_lazily(
                 self.trainer, d, to_train, train_seed, store=self._store,
                 executor=self.executor, progress=self.progress, vectorized=self.vectorized,
@@ -520,9 +576,26 @@ class Audit:
 
         rows = np.r_[audit_rows, pop_rows]
         signals = [self._signal, *self._signals.values()]
+        extras: dict[str, Any] = {}
+
+        def on_model(m: int, model: Any) -> None:
+            # what the report shows of the (first) target, asked while it is built
+            if m != targets[0] or d.task != "language_model":
+                return
+            from privmeter.pipeline import text as _text
+
+            if canaries:
+                assert self.canaries is not None
+                extras["canaries"] = _text.canary_exposures(model, canaries, self.canaries,
+                                                            seed=self._seed)
+            tokens = _text.token_details(model, list(d.x[audit_rows]))
+            if tokens is not None:
+                extras["tokens"] = tokens
+
         values, per_model, query_timings = _build.query_models(
             models, keys, rows, d, signals, augmentations=self.augmentations,
             store=self._store, progress=self.progress, member=keep[:, rows],
+            on_model=on_model,
         )
         timings["querying"] = query_timings["querying"]
 
@@ -546,7 +619,7 @@ class Audit:
         ))
         timings["utility"] = query_timings["utility"] + time.perf_counter() - t0
         return BuiltTable(table=table, targets=tuple(targets), card=card, timings=timings,
-                          audit_rows=audit_rows, tables=extra_tables)
+                          audit_rows=audit_rows, tables=extra_tables, extras=extras)
 
     def _card(
         self, table: SignalTable, audit_rows: NDArray[np.int64], pop_rows: NDArray[np.int64],
@@ -689,6 +762,12 @@ class Audit:
                 if imgs.shape[-1] == 1:
                     imgs = imgs[..., 0]
             records = RecordData(point_ids=rows, images=imgs, class_names=d.class_names)
+        elif d.is_text:
+            tokens = built.extras.get("tokens")
+            records = RecordData(
+                point_ids=rows, texts=[str(t) for t in d.x[rows]], tokens=tokens,
+                class_names=d.class_names,
+            )
         elif np.ndim(d.x) == 2:
             records = RecordData(
                 point_ids=rows, features=np.asarray(d.x[rows]), feature_names=d.feature_names,
@@ -705,8 +784,35 @@ class Audit:
             raise ValueError(
                 "no attack could run: " + "; ".join(f"{a}: {why}" for a, why in not_run)
             )
+        extras: dict[str, Any] = {}
+        if "canaries" in built.extras:
+            extras["canaries"] = built.extras["canaries"]
+        if self._blind:
+            t0 = time.perf_counter()
+            blind = self._blind_baseline(built, results)
+            if isinstance(blind, str):
+                card["blind baseline"] = f"not run: {blind}"
+            else:
+                extras["blind_baseline"] = blind
+            timings["blind baseline"] = time.perf_counter() - t0
+            card["timings (s)"] = {k: round(v, 2) for k, v in timings.items()}
         return AuditReport(results=tuple(results), card=card, records=records, title=title,
-                           not_run=not_run)
+                           not_run=not_run, extras=extras or None)
+
+    def _blind_baseline(self, built: BuiltTable, results: Sequence[AttackResult]
+                        ) -> dict[str, Any] | str:
+        """The model-free baseline on the first target's audit texts, against the best
+        attack's AUC on that target."""
+        from privmeter.pipeline.text import blind_baseline_extras
+
+        t = built.targets[0]
+        rows = built.audit_rows
+        membership = built.table.membership[t, built.table.audit_mask]
+        best = max(results, key=lambda r: r.auc)
+        return blind_baseline_extras(
+            [str(x) for x in self._data.x[rows]], membership, best_auc=best.auc,
+            best_auc_lo=float(best.auc_ci[0]), seed=self._seed, confidence=self.confidence,
+        )
 
 
 def _identity(model: Any) -> Any:

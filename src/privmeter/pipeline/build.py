@@ -151,7 +151,8 @@ def _ready(access: Any) -> Any:
 
 
 def train_models_lazily(
-    trainer: Any, data: AuditData, keep: NDArray[np.bool_], seed: int, *, store: Any,
+    trainer: Any, data: AuditData, keep: NDArray[np.bool_], seed: int | Sequence[int], *,
+    store: Any,
     executor: Any, progress: bool, vectorized: bool,
 ) -> tuple[list[ModelFactory], list[str | None]]:
     """Train one model per row of ``keep``; return a factory per model (building the model

@@ -89,8 +89,17 @@ def model_description(trainer: Any, *, user_target: bool) -> str:
         inner = getattr(trainer, "model_factory", None) or getattr(trainer, "estimator", None)
         desc = describe(inner) if inner is not None else type(trainer).__name__
         if hasattr(trainer, "epochs"):
-            desc += (f"; {trainer.optimizer}, lr={trainer.lr}, epochs={trainer.epochs}, "
-                     f"batch size {trainer.batch_size}, weight decay {trainer.weight_decay}")
+            parts = [str(trainer.optimizer)] if hasattr(trainer, "optimizer") else []
+            lr = getattr(trainer, "lr", getattr(trainer, "learning_rate", None))
+            parts += [f"lr={lr}"] if lr is not None else []
+            parts.append(f"epochs={trainer.epochs}")
+            for attr, words in (("batch_size", "batch size"), ("weight_decay", "weight decay")):
+                if hasattr(trainer, attr):
+                    parts.append(f"{words} {getattr(trainer, attr)}")
+            lora = getattr(trainer, "lora", None)
+            if lora is not None:
+                parts.append(f"LoRA r={lora.r}, alpha={lora.alpha}")
+            desc += "; " + ", ".join(parts)
         model_desc = (model_desc + "; references: " if model_desc else "") + desc
     return model_desc
 
