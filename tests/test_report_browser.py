@@ -103,3 +103,55 @@ def test_screenshot_shows_the_roc_plot(report_html: Path, tmp_path: Path) -> Non
     assert window[top] > 1200, f"only {int(window[top])} pixels of the ROC curve's colour"
     cols = np.flatnonzero(blue[top : top + PLOT_HEIGHT].sum(axis=0))
     assert cols.min() < WIDTH / 2 < cols.max()  # linear and log-log panels side by side
+
+
+@pytest.fixture(scope="module")
+def text_report_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A text audit: texts with markup and tokens coloured by log-probability, the blind
+    baseline (not comparable), canaries, a DP audit and a DP-SGD claim."""
+    rng = np.random.default_rng(11)
+    n = 200
+    member = np.arange(n) < n // 2
+    pid = np.arange(n)
+    scores = rng.normal(size=n) + 1.2 * member
+    scores[0] = 9.0
+    results = (AttackResult.from_scores("min_k", scores, member, point_ids=pid),)
+    texts = [f"patient {i} <script>alert({i})</script> & notes" for i in range(n)]
+    tokens = [(t.split(" "), np.r_[np.nan, -rng.exponential(3.0, len(t.split(" ")) - 1)])
+              for t in texts]
+    extras = {
+        "blind_baseline": {"auc": 0.9, "auc_ci": [0.85, 0.95], "comparable": False,
+                           "reason": "members are <b>older</b>", "n_members": 100,
+                           "n_non_members": 100},
+        "canaries": {"template": "pin {d}{d}{d}{d}", "space_size": 10_000,
+                     "canaries": [{"text": f"pin {1000 + r}", "repetitions": r,
+                                   "exposure": 1.5 * r, "exposure_rank": None,
+                                   "max_exposure": 13.29} for r in (1, 2, 4, 8)]},
+        "dp": {"claimed_epsilon": 1.0, "delta": 1e-5, "verdict": "violated",
+               "summary": "The DP claim does not hold <i>.",
+               "lower_bounds": [{"method": "one run", "epsilon_lb": 2.5, "confidence": 0.95}]},
+        "dp_claim": {"epsilon": 1.0, "delta": 1e-5},
+    }
+    out = tmp_path_factory.mktemp("browser-text") / "report"
+    AuditReport(results, records=RecordData(pid, texts=texts, tokens=tokens), extras=extras,
+                title="Text browser check").save(out, formats=("html",))
+    return out / "report.html"
+
+
+def test_text_report_loads_without_console_errors(text_report_html: Path, tmp_path: Path) -> None:
+    proc = _chromium(tmp_path / "profile", "--enable-logging=stderr", "--v=0",
+                     "--virtual-time-budget=3000", "--dump-dom", text_report_html.as_uri())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    console = [ln for ln in proc.stderr.splitlines() if ":CONSOLE" in ln or "Uncaught" in ln]
+    assert console == [], "\n".join(console)
+    assert "Refused to" not in proc.stderr
+    dom = proc.stdout
+    assert re.search(r'<html[^>]*data-js="ready"', dom), dom[:400]
+    # the data's markup stayed text, in the texts, the tokens, the extras
+    assert "<script>alert(" not in dom and "<b>older</b>" not in dom and "<i>." not in dom
+    assert "&lt;script&gt;alert(0)&lt;/script&gt;" in dom
+    assert re.search(r'<span class="tok tok[0-7]" title="log p = -[0-9.]+ \(p = ', dom)
+    assert '<span class="tok tok-na" title="not scored">patient</span>' in dom
+    assert 'class="dp-box dp-violated"' in dom and "DP CLAIM VIOLATED" in dom
+    assert 'id="not-comparable"' in dom and 'id="blind-baseline-row"' in dom
+    assert 'id="canary-plot"' in dom and 'id="canary-table"' in dom
