@@ -144,7 +144,9 @@ def test_seeded_and_bit_identical(base: Path) -> None:
 
 def test_full_state_drops_tied_weights_and_build_reties(base: Path) -> None:
     trainer = _trainer(base, epochs=1)
+    before = {k: v.clone() for k, v in trainer.init_model(0).state_dict().items()}
     state = trainer.fit(TEXTS, None, MEMBERS, seed=0)
+    assert _equal(before, trainer.init_model(0).state_dict())  # the cached base is untouched
     assert "lm_head.weight" not in state and "transformer.wte.weight" in state
     model: Any = trainer.build_module(state)
     assert model.lm_head.weight.data_ptr() == model.transformer.wte.weight.data_ptr()

@@ -201,11 +201,8 @@ _BASES_LOCK = threading.Lock()
 
 
 def _load_base(path: Path, key: str, dtype: torch.dtype) -> tuple[nn.Module, Any]:
-    """A private copy of the base model (CPU, ``dtype``, train mode off) and the tokenizer.
-
-    The model loaded from disk is cached per process under ``key``; every caller gets a
-    deep copy, so no weights are ever shared between two fits.
-    """
+    """The base model (CPU, ``dtype``, eval mode) and the tokenizer, cached per process under
+    ``key``: shared, never to be modified (:meth:`LMTrainer._fresh_base` deep-copies it)."""
     cache_key = f"{key}|{dtype}"
     with _BASES_LOCK:
         hit = _BASES.get(cache_key)
@@ -237,8 +234,7 @@ def _load_base(path: Path, key: str, dtype: torch.dtype) -> tuple[nn.Module, Any
             _BASES[cache_key] = hit
             while len(_BASES) > _BASES_MAX:
                 _BASES.popitem(last=False)
-    model, tokenizer = hit
-    return copy.deepcopy(model), tokenizer
+    return hit
 
 
 def _tied_names(model: nn.Module) -> set[str]:
@@ -580,11 +576,14 @@ class LMTrainer:
 
     # ------------------------------------------------------------------ models
     def _fresh_base(self) -> tuple[nn.Module, Any]:
-        return _load_base(Path(self.base), self._base_sha256, self.torch_dtype)
+        """A private deep copy of the base model (no weights shared between fits) and the
+        shared tokenizer."""
+        model, tokenizer = _load_base(Path(self.base), self._base_sha256, self.torch_dtype)
+        return copy.deepcopy(model), tokenizer
 
     def tokenizer(self) -> Any:
         """The base folder's tokenizer (shared; do not modify it)."""
-        return self._fresh_base()[1]
+        return _load_base(Path(self.base), self._base_sha256, self.torch_dtype)[1]
 
     def init_model(self, seed: int) -> nn.Module:
         """The model :meth:`fit` starts from for this seed: a copy of the base model, with
