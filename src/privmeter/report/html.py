@@ -514,7 +514,7 @@ def build_context(
 #: Attacks the methods section always describes, run or not: those of a default audit
 #: (``privmeter.audit.DEFAULT_ATTACKS``, not imported: the report does not depend on the
 #: pipeline). Any other registered attack is described when the report holds its results.
-ALWAYS_DESCRIBED: tuple[str, ...] = ("loss", "population", "reference", "lira", "rmia")
+ALWAYS_DESCRIBED: tuple[str, ...] = ("loss", "population", "reference", "lira", "rmia", "auto")
 
 
 def _attack_methods(results: Sequence[AttackResult]) -> list[tuple[str, str, tuple[str, ...]]]:
