@@ -148,6 +148,8 @@ def test_texts_tokens_and_extras_round_trip_through_save_and_load(
     assert set(d["records"]["arrays"]) >= {"point_ids", "texts_utf8", "texts_offsets",
                                            "tokens_present", "tokens_logprobs"}
     assert d["extras"]["blind_baseline"]["comparable"] is False
+    top = d["exposed_records"]["records"]
+    assert [r["text"] for r in top[:2]] == [XSS, _texts(N)[1]]  # the most exposed texts
 
 
 def test_inline_dict_round_trip_is_strict_json(report: AuditReport) -> None:

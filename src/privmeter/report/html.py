@@ -403,13 +403,16 @@ def build_context(
     blind = extras.get("blind_baseline")
     blind_row = None
     if blind:
-        blind_row = {"row": tables.blind_row(blind), "auc_sort": blind["auc"],
+        counts = (f"{blind['n_members']} / {blind['n_non_members']}"
+                  if blind.get("n_members") is not None
+                  and blind.get("n_non_members") is not None else "—")
+        blind_row = {"row": tables.blind_row(blind), "auc_sort": blind["auc"], "counts": counts,
                      "comparable": blind["comparable"],
                      "tpr_sort": [blind.get("tpr_at_1pct") or "", ""]}
     dp = extras.get("dp")
     canaries = extras.get("canaries")
     canary_ctx = None
-    if canaries:
+    if canaries and canaries["canaries"]:
         canary_ctx = {
             "template": canaries["template"],
             "space_size": f"{int(canaries['space_size']):,}",

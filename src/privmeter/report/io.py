@@ -300,11 +300,16 @@ def report_to_dict(
     sidecar that :func:`save_report` writes) and referred to by name.
     """
     best = report.best
-    exposed = [
-        {"rank": e.rank, "point_id": e.point_id, "label": e.label, "score": e.score,
-         "n_non_members_above": e.n_non_members_above, "fpr": e.fpr}
-        for e in tables.top_records(best, None, k=JSON_TOP_RECORDS)
-    ]
+    rec = report.records
+    texts = None if rec is None else rec.texts
+    exposed = []
+    for e in tables.top_records(best, rec if texts is not None else None, k=JSON_TOP_RECORDS):
+        entry: dict[str, Any] = {
+            "rank": e.rank, "point_id": e.point_id, "label": e.label, "score": e.score,
+            "n_non_members_above": e.n_non_members_above, "fpr": e.fpr}
+        if texts is not None:
+            entry["text"] = None if e.record_index is None else texts[e.record_index]
+        exposed.append(entry)
     results: list[dict[str, Any]] = []
     for r in report.results:
         if arrays is None:

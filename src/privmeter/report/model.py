@@ -432,7 +432,7 @@ class AuditReport:
                 "it is not part of the verdict."
             )
         canaries = self.extras.get("canaries")
-        if canaries:
+        if canaries and canaries["canaries"]:
             lines.append(f"{tables.canary_line(canaries)}.")
         return "\n".join(lines)
 

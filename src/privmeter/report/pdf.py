@@ -324,7 +324,8 @@ def render_pdf(report: AuditReport, *, figures: Mapping[str, bytes] | None = Non
         ["Attack", "Members / non-members", f"AUC [{ctx['confidence']} CI]",
          *[f"TPR at {lv} FPR [CI]" for lv in levels], "Adv.", "ε LB", "Risk"],
         [
-            [s["row"].label, f"{s['row'].n_members} / {s['row'].n_non_members}", s["row"].auc,
+            [s["row"].label, s.get("counts", f"{s['row'].n_members} / {s['row'].n_non_members}"),
+             s["row"].auc,
              *[("not resolvable" if t == "n/r" else t) for t in s["row"].tpr],
              s["row"].advantage, s["row"].epsilon_lb, s["row"].level]
             for s in [*ctx["summary"], *([ctx["blind"]] if ctx["blind"] else [])]
