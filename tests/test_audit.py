@@ -36,7 +36,7 @@ def forest_trainer() -> SklearnTrainer:
 def test_model_game_finds_leakage_of_a_memorising_model(cancer: tuple) -> None:
     report = Audit(cancer, forest_trainer(), n_references=4, progress=False, seed=1).run()
     by = {r.attack: r for r in report.results}
-    assert list(by) == ["loss", "population", "reference", "lira", "rmia"]
+    assert list(by) == ["loss", "population", "reference", "lira", "rmia", "auto"]
     for r in by.values():
         assert r.target == 0
         assert 0.0 <= r.auc_ci[0] <= r.auc <= r.auc_ci[1] <= 1.0

@@ -61,7 +61,9 @@ def test_demo_results_are_sound(demo_out: tuple) -> None:
         jsonschema.validate(broken, schema)
     assert data["schema_version"] == 2 and data["not_run"] == []
     results = data["results"]
-    assert [r["attack"] for r in results] == ["loss", "population", "reference", "lira", "rmia"]
+    assert [r["attack"] for r in results] == [
+        "loss", "population", "reference", "lira", "rmia", "auto"
+    ]
     from privmeter.report import AuditReport
 
     loaded = AuditReport.load(out)  # per-point arrays from scores.npz

@@ -109,7 +109,7 @@ def test_sklearn_audit_runs_without_torch(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
     aucs = json.loads(lines[-2])
-    assert list(aucs) == ["loss", "population", "reference", "lira", "rmia"]
+    assert list(aucs) == ["loss", "population", "reference", "lira", "rmia", "auto"]
     assert all(0.0 <= a <= 1.0 for a in aucs.values())
     assert json.loads(lines[-1]) == []
 

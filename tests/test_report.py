@@ -430,7 +430,7 @@ def test_summary_text(report: AuditReport) -> None:
     assert lines[0] == report.title
     assert lines[1].startswith(f"Risk: {report.verdict.level.upper()} (lira")
     assert lines[1] == (
-        "Risk: HIGH (lira, target 0): the AUC is at least 0.792 (95% lower bound; threshold "
+        "Risk: HIGH (lira, target 0): the AUC is at least 0.784 (98.33% lower bound; threshold "
         "for high: 0.65)."
     )
     # TPR at 0.1% is not resolvable (n/r) with < 1000 non-members
@@ -496,9 +496,10 @@ def test_verdict_levels_follow_the_documented_rule() -> None:
 
 
 def test_verdict_is_the_worst_attack() -> None:
-    results = (_separable(1000, 1000, 14), _separable(1000, 1000, 250), _separable(1000, 1000, 0))
-    v = assess_risk(results)
+    results = (_separable(1000, 1000, 14), _separable(1000, 1000, 300), _separable(1000, 1000, 0))
+    v = assess_risk(results)  # Bonferroni over the three: each at 98.33% confidence
     assert v.level == "severe" and v.index == 1
+    assert v.rule == "bonferroni" and v.family_size == 3
     with pytest.raises(ValueError, match="at least one attack result"):
         assess_risk([])
 

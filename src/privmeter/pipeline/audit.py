@@ -51,16 +51,18 @@ __all__ = [
     "default_signal",
 ]
 
-DEFAULT_ATTACKS: tuple[str, ...] = ("loss", "population", "reference", "lira", "rmia")
+DEFAULT_ATTACKS: tuple[str, ...] = ("loss", "population", "reference", "lira", "rmia", "auto")
 #: Defaults for regression: RMIA's Pr(x | theta) is the probability of the true class
 #: (Zarifzadeh et al. 2024), which a regressor does not give; ask for it by name to see why.
-REGRESSION_DEFAULT_ATTACKS: tuple[str, ...] = ("loss", "population", "reference", "lira")
+REGRESSION_DEFAULT_ATTACKS: tuple[str, ...] = (
+    "loss", "population", "reference", "lira", "auto",
+)
 #: Defaults for causal language models: the reference-free sequence attacks (each on its own
 #: signal, all from one forward pass per model) and the reference-model attacks on the
 #: sequence loss. ``pretrained_reference`` joins them when a base model is given.
 LM_DEFAULT_ATTACKS: tuple[str, ...] = (
     "loss", "population", "zlib", "lowercase", "min_k", "min_k_plus_plus", "reference",
-    "lira", "rmia",
+    "lira", "rmia", "auto",
 )
 
 
@@ -72,7 +74,7 @@ def default_attacks(task: str) -> tuple[str, ...]:
     Examples
     --------
     >>> default_attacks("regression")
-    ('loss', 'population', 'reference', 'lira')
+    ('loss', 'population', 'reference', 'lira', 'auto')
     """
     if task == "language_model":
         return LM_DEFAULT_ATTACKS
@@ -474,7 +476,7 @@ class Audit:
             access = as_model_access(self.target_model, n_classes=None, task=d.task)
             _build.check_feature_range(d, _build.model_dtype(getattr(access, "module", None)),
                                        "the target model")
-            if hasattr(access, "module"):
+            if d.task != "language_model":
                 _build.check_outputs(access, d, "the target model")
         if is_torch_trainer(self.trainer):
             try:
@@ -486,6 +488,10 @@ class Audit:
             _build.check_feature_range(d, _build.model_dtype(probe), "the trained models")
             _build.check_outputs(as_model_access(probe, n_classes=None, task=d.task), d,
                                  "the model factory's model")
+        elif self.trainer is not None and d.task == "language_model":
+            encode = getattr(self.trainer, "encode", None)
+            if callable(encode):  # the tokenizer reads these texts (and fits the model)
+                encode(list(d.x[:2]))
         elif self.trainer is not None:
             _build.check_feature_range(d, np.float64, "the trained models")
 
@@ -671,8 +677,9 @@ class Audit:
             if "online" in fields and "online" not in params:
                 # the attack uses the reference models the way they were trained
                 params["online"] = self.online if self.game == "model" else True
-            if name == "rmia" and "seed" not in params:
-                params["seed"] = self._seed  # RMIA's a='auto' tuning follows the audit's seed
+            if name in ("rmia", "auto") and "seed" not in params:
+                # RMIA's a='auto' tuning and auto's selection follow the audit's seed
+                params["seed"] = self._seed
             targets = self._valid_targets(built)
             try:
                 table = built.table_for(attack_info(name).signal)

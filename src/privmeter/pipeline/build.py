@@ -67,12 +67,17 @@ def as_model_access(model: Any, *, n_classes: int | None, task: str = "classific
     if keras is not None and isinstance(model, keras.Model):
         from privmeter.models import KerasModel
 
-        return KerasModel(model)
+        return KerasModel(model, n_classes=n_classes)
     ort = sys.modules.get("onnxruntime")
     if ort is not None and isinstance(model, ort.InferenceSession):
         from privmeter.models import OnnxModel
 
-        return OnnxModel(model)
+        return OnnxModel(model, n_classes=n_classes)
+    ov = sys.modules.get("openvino")
+    if ov is not None and isinstance(model, (ov.Model, ov.CompiledModel)):
+        from privmeter.models import OpenVINOModel
+
+        return OpenVINOModel(model, n_classes=n_classes)
     if hasattr(model, "predict") and hasattr(model, "get_params"):
         from privmeter.models import SklearnModel
 
@@ -122,8 +127,15 @@ def check_outputs(access: Any, data: AuditData, what: str) -> None:
     output per class present in the labels."""
     if data.task not in ("classification", "regression"):
         return
-    out = np.asarray(access.outputs(data.x[:2]) if hasattr(access, "outputs")
-                     else access.logits(data.x[:2]))
+    if not hasattr(access, "outputs"):
+        if data.task != "classification":
+            return
+        try:
+            out = np.asarray(access.logits(data.x[:2]))
+        except NotImplementedError:  # label-only access: nothing to check the width of
+            return
+    else:
+        out = np.asarray(access.outputs(data.x[:2]))
     if data.task != "classification" or data.y.size == 0 or data.y.dtype.kind not in "iub":
         return
     top = int(data.y.max())

@@ -252,9 +252,10 @@ def is_torch_trainer(trainer: object) -> bool:
 
 
 def _units(trainer: Trainer, n_points: int) -> int:
-    """Progress units of training one model: optimizer steps for torch trainers, else 1."""
+    """Progress units of training one model: optimizer steps for trainers that count them
+    (PyTorch, language models, Keras), else 1."""
     steps = getattr(trainer, "steps", None)
-    if is_torch_trainer(trainer) and callable(steps):
+    if callable(steps):
         return max(1, int(steps(n_points)))
     return 1
 
@@ -418,7 +419,7 @@ def train_models(
     reported = [0] * len(jobs)
     finished = [False] * len(jobs)
     n_done = n_models - sum(len(g) for g in todo)
-    by_steps = is_torch_trainer(trainer)
+    by_steps = callable(getattr(trainer, "steps", None))
     bar = ProgressBar(
         sum(units), initial=sum(units) - sum(job_units), enabled=progress, desc="training",
         unit="step" if by_steps else "model",
