@@ -247,9 +247,12 @@ def test_signals_on_a_real_model_share_one_forward_pass(tiny_lm: Any) -> None:
                   for name in ("lm_loss", "zlib", "min_k", "min_k_plus_plus")}
         assert len(calls) == 3  # 10 texts in batches of 4: one pass for all four signals
         values["lowercase"] = compute_signal("lowercase", lm, x, y)
-        assert len(calls) == 6  # plus one pass over the lower-cased texts
+        changed = sum(t.lower() != t for t in texts)
+        assert 0 < changed < len(texts)
+        n_calls = 3 + -(-changed // 4)  # plus one pass over the texts lower-casing changes
+        assert len(calls) == n_calls
         same = compute_signal(pretrained_reference_signal(lm), lm, x, y)
-        assert len(calls) == 6 and np.allclose(same, 0.0)
+        assert len(calls) == n_calls and np.allclose(same, 0.0)
     finally:
         hook.remove()
     for i, text in enumerate(texts):
@@ -267,6 +270,8 @@ def test_signals_on_a_real_model_share_one_forward_pass(tiny_lm: Any) -> None:
         assert values["min_k_plus_plus"][i] == pytest.approx(
             naive_min_k_plus_plus(lp, mu, var, 0.2), abs=1e-4)
     lower = lm.token_stats([t.lower() for t in texts]).mean_nll()
-    np.testing.assert_allclose(values["lowercase"], values["lm_loss"] / lower, rtol=1e-12)
+    np.testing.assert_allclose(values["lowercase"], values["lm_loss"] / lower, rtol=1e-6)
+    assert all(v == 1.0 for v, t in zip(values["lowercase"], texts, strict=True)
+               if t.lower() == t)
     np.testing.assert_allclose(sequence_nll(lm, texts),
                                lm.token_stats(texts).sum_nll(), rtol=1e-12)

@@ -10,7 +10,6 @@ mean and variance of ``log p`` under the model's next-token distribution at that
 from __future__ import annotations
 
 import inspect
-import itertools
 import os
 import warnings
 from collections.abc import Sequence
@@ -29,9 +28,12 @@ from privmeter.models.torch import _eval_mode
 
 __all__ = ["HFCausalLM"]
 
-#: Elements of the ``[positions, vocabulary]`` block turned into statistics at a time: the
-#: extra memory of the statistics is a few such blocks, whatever the number of texts.
-CHUNK_ELEMENTS = 1 << 21
+#: Elements of the ``[positions, vocabulary]`` block of logits turned into statistics at a
+#: time on a CPU (small enough to stay in the cache across the few passes over it); the extra
+#: memory of the statistics is two such float32 blocks, whatever the number of texts.
+CHUNK_ELEMENTS = 1 << 16
+#: The same on an accelerator (larger blocks: fewer kernel launches).
+CUDA_CHUNK_ELEMENTS = 1 << 24
 
 #: Config attributes holding the context length, in the order tried.
 _CONTEXT_KEYS = ("n_positions", "max_position_embeddings", "n_ctx", "seq_length",
@@ -126,12 +128,14 @@ class HFCausalLM(_LanguageModelBase):
     Notes
     -----
     Each token is scored from its prefix: ``lp_i = log_softmax(logits[i - 1])[t_i]``. Per
-    position, ``mu_i = sum_v p_v log p_v`` and ``sigma_i^2 = sum_v p_v (log p_v - mu_i)^2``
-    (equal to ``sum_v p (log p)^2 - mu_i^2``, the centred form being the exact one in floating
-    point) are computed from the same logits. The log-softmax is taken in float32, the sums
-    are accumulated in float64, and positions are processed in blocks of about
-    :data:`CHUNK_ELEMENTS` logits: no float64 ``[texts, tokens, vocabulary]`` array, and no
-    float32 one beyond the model's own logits of one batch, is ever held.
+    position, ``mu_i = sum_v p_v log p_v`` and ``sigma_i^2 = sum_v p_v (log p_v)^2 - mu_i^2``
+    come from the same logits: with ``s = z - max z``, ``log p = s - log sum e^s`` and the
+    three sums ``sum e^s``, ``sum e^s s``, ``sum e^s s^2`` give ``lp``, ``mu`` and
+    ``sigma^2`` (see ``_position_sums``). Elementwise work is in float32 (the model's
+    dtype, or float32 for half-precision models), the sums are accumulated in float64, and
+    positions are processed in blocks of about :data:`CHUNK_ELEMENTS` logits: no float64
+    ``[texts, tokens, vocabulary]`` array, and no float32 one beyond the model's own logits of
+    one batch, is ever held.
 
     Examples
     --------
@@ -470,56 +474,79 @@ class HFCausalLM(_LanguageModelBase):
 
     def _batch_stats(self, batch: list[_Window]) -> list[tuple[NDArray[np.float64], ...]]:
         """``(lp, mu, var)`` of the scored positions of each row, from one forward pass."""
-        width = max(len(w.ids) for w in batch)
-        ids = torch.full((len(batch), width), self.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        rows_l, pos_l, counts = [], [], []
+        n_rows, width = len(batch), max(len(w.ids) for w in batch)
+        ids = torch.full((n_rows, width), self.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((n_rows, width), dtype=torch.long)
         for r, w in enumerate(batch):
-            n = len(w.ids)
-            ids[r, :n] = torch.tensor(w.ids, dtype=torch.long)
-            mask[r, :n] = 1
-            rows_l.append(torch.full((n - w.start,), r, dtype=torch.long))
-            pos_l.append(torch.arange(w.start, n, dtype=torch.long))
-            counts.append(n - w.start)
-        row_idx = torch.cat(rows_l)
-        tgt_pos = torch.cat(pos_l)
-        targets = ids[row_idx, tgt_pos]
+            ids[r, : len(w.ids)] = torch.tensor(w.ids, dtype=torch.long)
+            mask[r, : len(w.ids)] = 1
+        # flat position r * width + j predicts token j + 1 of row r; row r scores the
+        # positions [start - 1, n - 1), contiguous in the flat view of the logits
+        spans = [(r * width + w.start - 1, r * width + len(w.ids) - 1)
+                 for r, w in enumerate(batch)]
+        targets = torch.cat([ids[:, 1:], ids[:, :1]], dim=1).reshape(-1)  # last column unused
         logits = self._forward(ids.to(self.device), mask.to(self.device))
         vocab = int(logits.shape[-1])
-        if int(targets.max()) >= vocab:
+        top = max(max(w.ids) for w in batch)
+        if top >= vocab:
             raise ValueError(
-                f"tokenizer and model do not match: token id {int(targets.max())} but the model "
-                f"returns logits over {vocab} tokens (tokenizer size {len(self.tokenizer)})"
+                f"tokenizer and model do not match: token id {top} but the model returns "
+                f"logits over {vocab} tokens (tokenizer size {len(self.tokenizer)})"
             )
-        row_idx, pred_pos = row_idx.to(self.device), (tgt_pos - 1).to(self.device)
+        flat = logits.reshape(n_rows * width, vocab)
         targets = targets.to(self.device)
-        n_pos = int(row_idx.shape[0])
-        lp = torch.empty(n_pos, dtype=torch.float64, device=self.device)
-        mu = torch.empty_like(lp)
-        var = torch.empty_like(lp)
-        step = max(1, CHUNK_ELEMENTS // vocab)
-        for c in range(0, n_pos, step):
-            sl = slice(c, c + step)
-            z = logits[row_idx[sl], pred_pos[sl]].float()  # [chunk, vocab], one block only
-            logp = torch.log_softmax(z, dim=-1)
-            del z
-            lp[sl] = logp.gather(1, targets[sl, None])[:, 0].double()
-            p = logp.exp()
-            total = p.sum(dim=-1, dtype=torch.float64)  # 1 up to float32 rounding: divide it out
-            m = (p * logp).sum(dim=-1, dtype=torch.float64) / total
-            centred = logp - m[:, None].to(logp.dtype)
-            v = (p * centred * centred).sum(dim=-1, dtype=torch.float64) / total
-            mu[sl] = m
-            var[sl] = v
-        del logits
-        out_lp = lp.cpu().numpy()
-        out_mu = mu.cpu().numpy()
-        out_var = var.cpu().numpy()
-        bounds = np.cumsum([0, *counts])
-        return [
-            (out_lp[a:b], out_mu[a:b], out_var[a:b])
-            for a, b in itertools.pairwise(bounds)
-        ]
+        sums = torch.ones((4, n_rows * width), dtype=torch.float64, device=self.device)
+        chunk_elements = CHUNK_ELEMENTS if self.device.type == "cpu" else CUDA_CHUNK_ELEMENTS
+        step = max(1, chunk_elements // vocab)
+        for a, b in _merge_spans(spans, gap=max(1, step // 4)):
+            for c in range(a, b, step):
+                d = min(c + step, b)
+                _position_sums(flat[c:d], targets[c:d], sums[:, c:d])
+        del logits, flat
+        values = _stats_from_sums(sums).cpu().numpy()
+        return [(values[0, a:b], values[1, a:b], values[2, a:b]) for a, b in spans]
+
+
+def _merge_spans(spans: list[tuple[int, int]], gap: int) -> list[tuple[int, int]]:
+    """Join spans separated by at most ``gap`` positions (fewer, larger blocks of work)."""
+    merged: list[tuple[int, int]] = []
+    for a, b in sorted(spans):
+        if merged and a - merged[-1][1] <= gap:
+            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def _position_sums(z: torch.Tensor, targets: torch.Tensor, out: torch.Tensor) -> None:
+    """Write ``s_t``, ``S = sum e^s``, ``A = sum e^s s``, ``B = sum e^s s^2`` into ``out``.
+
+    ``z`` is a ``[positions, vocab]`` block of logits and ``s = z - max z`` (per row). The
+    elementwise work is in float32, the three sums are accumulated in float64 (float32 sums
+    over a large vocabulary lose about 1e-6 of relative precision; these keep about 1e-8).
+    """
+    z = z.float()
+    shifted = z - z.amax(dim=-1, keepdim=True)
+    out[0] = shifted.gather(1, targets[:, None])[:, 0]
+    e = shifted.exp()
+    torch.sum(e, dim=-1, dtype=torch.float64, out=out[1])
+    torch.sum(e.mul_(shifted), dim=-1, dtype=torch.float64, out=out[2])
+    torch.sum(e.mul_(shifted), dim=-1, dtype=torch.float64, out=out[3])
+
+
+def _stats_from_sums(sums: torch.Tensor) -> torch.Tensor:
+    """``(lp, mu, var)`` from the rows of :func:`_position_sums`, float64.
+
+    ``log p = s - log S``, so ``lp = s_t - log S``, ``mu = A / S - log S`` and
+    ``sigma^2 = B / S - (A / S)^2``: the variance of ``log p`` is that of ``s``, and the shift
+    by the maximum keeps the subtraction well conditioned.
+    """
+    s_t, total, first, second = sums
+    log_total = total.log()
+    mean_shifted = first / total
+    lp = (s_t - log_total).clamp_max(0.0)
+    var = (second / total - mean_shifted * mean_shifted).clamp_min(0.0)
+    return torch.stack([lp, mean_shifted - log_total, var])
 
 
 def _looks_like_path(name: str) -> bool:

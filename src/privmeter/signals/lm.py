@@ -182,8 +182,8 @@ def _lowercase(model: ModelAccess, x: Any, y: Any) -> NDArray[np.float64]:
 
     Carlini et al., "Extracting Training Data from Large Language Models", USENIX Security
     2021 (the paper's "Lowercase" metric, the ratio of the log-perplexities). Costs a second
-    forward pass, over the lower-cased texts. The denominator is floored at ``1e-12`` nats.
-    Lower = member.
+    forward pass, over the texts that lower-casing changes (the others have ratio 1). The
+    denominator is floored at ``1e-12`` nats. Lower = member.
 
     Examples
     --------
@@ -196,11 +196,17 @@ def _lowercase(model: ModelAccess, x: Any, y: Any) -> NDArray[np.float64]:
     """
     texts = check_texts(x)
     loss = _stats(model, texts, "lowercase").mean_nll()
-    lowered = [t.lower() for t in texts]
-    try:
-        loss_lower = _stats(model, lowered, "lowercase").mean_nll()
-    except ValueError as exc:
-        raise ValueError(f"signal 'lowercase', on the lower-cased texts: {exc}") from None
+    loss_lower = loss.copy()  # texts already in lower case: ratio 1, no second pass
+    changed = [i for i, t in enumerate(texts) if t.lower() != t]
+    if changed:
+        try:
+            stats = _stats(model, [texts[i].lower() for i in changed], "lowercase")
+        except ValueError as exc:
+            raise ValueError(
+                f"signal 'lowercase', on the lower-cased texts (rows {changed[:5]} of the input "
+                f"are changed by lower-casing): {exc}"
+            ) from None
+        loss_lower[changed] = stats.mean_nll()
     return loss / np.maximum(loss_lower, _LOSS_FLOOR)
 
 
