@@ -207,7 +207,8 @@ def _lowercase(model: ModelAccess, x: Any, y: Any) -> NDArray[np.float64]:
                 f"are changed by lower-casing): {exc}"
             ) from None
         loss_lower[changed] = stats.mean_nll()
-    return loss / np.maximum(loss_lower, _LOSS_FLOOR)
+    ratio: NDArray[np.float64] = loss / np.maximum(loss_lower, _LOSS_FLOOR)
+    return ratio
 
 
 def min_k_signal(k: float = 0.2, *, name: str = "min_k") -> Signal:
