@@ -455,15 +455,23 @@ class TorchTrainer:
         return accounted
 
     def _fit_dp(self, x: Any, y: Any, idx: np.ndarray[Any, Any], seed: int) -> StateDict:
-        from privmeter.training.dp import check_dp_model, make_dp_step
+        from privmeter.training.dp import (
+            check_dp_model,
+            dp_sample_rate,
+            make_dp_step,
+            resolve_noise_multiplier,
+        )
 
         dp = self.dp
         assert dp is not None
         n = int(idx.size)
-        spent = self.privacy_spent(n)  # checks delta < 1/n, resolves target_epsilon
+        dp.check_delta(n)
+        sigma = resolve_noise_multiplier(  # the configured one, or the target epsilon's
+            dp, n_points=n, batch_size=self.batch_size, epochs=self.epochs
+        )
         init_seed, order_seed, layer_seed, dp_noise_seed = derive_seeds(seed, 4)
         device = self.torch_device
-        q = float(spent["sample_rate"])
+        q = dp_sample_rate(n, self.batch_size)
         bs = self.batch_size
         steps_per_epoch = -(-n // bs)
         with torch_threads(self.num_threads), isolated_torch_rng(device, layer_seed), \
@@ -478,7 +486,7 @@ class TorchTrainer:
             base_opt = self.make_optimizer(params)
             gsm, opt = make_dp_step(
                 model, base_opt,
-                noise_multiplier=self._dp_noise_multiplier(float(spent["noise_multiplier"])),
+                noise_multiplier=self._dp_noise_multiplier(sigma),
                 max_grad_norm=dp.max_grad_norm,
                 expected_batch_size=(q * n) if dp.poisson_sampling else float(bs),
                 noise_seed=dp_noise_seed,
