@@ -109,7 +109,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"privmeter {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    d = sub.add_parser("demo", help="audit an MLP on scikit-learn's digits (8 reference models)")
+    d = sub.add_parser("demo", help="audit an MLP on scikit-learn's digits (8 reference models), "
+                                    "or with --task text a small language model")
+    d.add_argument("--task", choices=("tabular", "text"), default="tabular",
+                   help="tabular (default): an MLP on digits; text: a small GPT-2-style model "
+                        "fine-tuned on synthetic personal records with canaries")
     d.add_argument("--out", default="privmeter-out", help="output folder (default privmeter-out)")
     d.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     d.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -160,6 +164,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--allow-missing", action="store_true",
                    help="do not fail when a requested attack has no result (it is still "
                         "reported)")
+    g.add_argument("--dp-consistent", action="store_true",
+                   help="fail when the DP audit (game: dp) measured an epsilon lower bound "
+                        "above the claimed epsilon: the DP claim is violated")
     return p
 
 
@@ -225,19 +232,46 @@ def _run_audit(cfg: Any, out: Path, *, overwrite: bool, progress: bool,
             report = audit.run()
         except ValueError as exc:  # the Audit's checks of the data, in the config's words
             raise ConfigError(_config_words(str(exc))) from None
+    return _finish(report, out, overwrite=overwrite, formats=cfg.report.formats)
+
+
+def _text_demo(out: Path, *, overwrite: bool, progress: bool) -> int:
+    """``privmeter demo --task text``: build, audit and report the small language model."""
+    from privmeter import _progress
+    from privmeter.demos import text_demo
+
+    _progress.set_enabled(progress)
+    t_all = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"attack .* could not run")
+        warnings.filterwarnings("ignore", message=r".*longer than max_length.*")
+        report, before = text_demo(progress=progress)
+    return _finish(report, out, overwrite=overwrite, formats=None, before=before,
+                   started=t_all)
+
+
+def _finish(report: Any, out: Path, *, overwrite: bool, formats: Sequence[str] | None,
+            before: dict[str, float] | None = None, started: float | None = None) -> int:
+    """Warn about skipped attacks, save the report, print its summary and the time split."""
+    from privmeter import _progress
+
     for name, why in report.not_run:
         print(f"privmeter: warning: attack {name!r} did not run: {why}", file=sys.stderr)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         with _progress.status("writing the report"):
-            report.save(out, overwrite=overwrite, formats=tuple(cfg.report.formats))
+            if formats is None:
+                report.save(out, overwrite=overwrite)
+            else:
+                report.save(out, overwrite=overwrite, formats=tuple(formats))
     t_report = time.perf_counter() - t0
     print(report.summary())
-    timings = dict(report.card.get("timings (s)", {}))
+    timings = {**(before or {}), **dict(report.card.get("timings (s)", {}))}
     timings["report"] = round(t_report, 2)
     split = ", ".join(f"{k} {v:.1f} s" for k, v in timings.items() if k != "total")
-    total = float(timings.get("total", 0.0)) + t_report
+    total = (time.perf_counter() - started if started is not None
+             else float(timings.get("total", 0.0)) + t_report)
     print(f"\nTime: {split}; total {total:.1f} s")
     print(f"Report written to {out}/ (open {out / 'report.html'})")
     return EXIT_OK
@@ -312,11 +346,14 @@ def _cmd_gate(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"--max-tpr-at-fpr expects FPR:TPR, e.g. 0.001:0.01; got {item!r}"
             ) from None
-    if args.max_auc is None and not limits and args.max_epsilon is None:
+    if (args.max_auc is None and not limits and args.max_epsilon is None
+            and not args.dp_consistent):
         raise UsageError("gate needs at least one limit (--max-auc, --max-tpr-at-fpr, "
-                         "--max-epsilon)")
+                         "--max-epsilon, --dp-consistent)")
     _check_required_names(report, args.require_attacks)
     failed = _gate_missing(report, args)
+    if args.dp_consistent:
+        failed += _gate_dp(report)
     # (status, attack, what, value, comparison, reason): printed as a table at the end
     rows: list[tuple[str, str, str, str, str, str]] = []
     for res, label in zip(report.results, report.labels, strict=True):
@@ -358,6 +395,33 @@ def _cmd_gate(args: argparse.Namespace) -> int:
             print("  ".join([*cells, row[5]]).rstrip())
     print(f"gate: {'failed' if failed else 'passed'} ({failed} check(s) failed)")
     return EXIT_GATE_FAILED if failed else EXIT_OK
+
+
+def _gate_dp(report: Any) -> int:
+    """``--dp-consistent``: 1 when the DP audit refutes the claimed epsilon, else 0."""
+    extras = getattr(report, "extras", None) or {}
+    dp = extras.get("dp")
+    if not isinstance(dp, dict):
+        raise UsageError(
+            "--dp-consistent needs the results of a DP audit (game: dp, with training.dp), "
+            "which hold the claimed epsilon; these results have none"
+        )
+    claimed = dp.get("claimed_epsilon")
+    if claimed is None:
+        raise UsageError(
+            "--dp-consistent: these results hold no claimed epsilon (the model was not "
+            "trained with training.dp); nothing to check the measured bound against"
+        )
+    bounds = [b for b in dp.get("lower_bounds") or [] if isinstance(b, dict)]
+    worst = max(bounds, key=lambda b: float(b.get("epsilon_lb", 0.0)), default=None)
+    violated = dp.get("verdict") == "violated"
+    if worst is not None:
+        cmp = "<=" if not violated else ">"
+        print(f"{'FAIL' if violated else 'PASS'}  DP claim  measured epsilon >= "
+              f"{float(worst['epsilon_lb']):.4f} ({worst.get('method', '?')}, "
+              f"{100 * float(worst.get('confidence', 0.95)):g}% confidence) {cmp} claimed "
+              f"{float(claimed):.4f} at delta {dp.get('delta')}")
+    return 1 if violated else 0
 
 
 def _check_required_names(report: Any, names: Sequence[str]) -> None:
@@ -418,6 +482,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.command == "demo":
         out = _out_dir(args.out, args.overwrite)
+        if args.task == "text":
+            with _one_line_warnings():
+                return _text_demo(out, overwrite=args.overwrite, progress=not args.no_progress)
         cfg = load_config(None)
         return _run_config(cfg, out, overwrite=args.overwrite, progress=not args.no_progress,
                            base_dir=None)
