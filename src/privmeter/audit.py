@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from privmeter.pipeline.audit import (
     DEFAULT_ATTACKS,
+    LM_DEFAULT_ATTACKS,
     REGRESSION_DEFAULT_ATTACKS,
     Audit,
     BuiltTable,
     as_model_access,
     default_attacks,
+    default_signal,
 )
 from privmeter.pipeline.audit import _per_record as _per_record  # tests use it
 from privmeter.pipeline.games import GAMES
@@ -20,9 +22,11 @@ from privmeter.pipeline.games import GAMES
 __all__ = [
     "DEFAULT_ATTACKS",
     "GAMES",
+    "LM_DEFAULT_ATTACKS",
     "REGRESSION_DEFAULT_ATTACKS",
     "Audit",
     "BuiltTable",
     "as_model_access",
     "default_attacks",
+    "default_signal",
 ]

@@ -144,11 +144,14 @@ class Signal:
                 f"{type(model).__name__}; wrap the model first"
             )
         if self.task != "any" and model.task != self.task:
-            alt = "'squared_error'" if model.task == "regression" else "'loss' or 'logit_margin'"
+            alt = {"regression": "'squared_error'",
+                   "language_model": "'lm_loss', 'zlib', 'min_k' or 'min_k_plus_plus'",
+                   }.get(model.task, "'loss' or 'logit_margin'")
+            what = {"regression": "regressor", "language_model": "causal language model",
+                    }.get(model.task, "classifier")
             raise ValueError(
                 f"signal {self.name!r} needs a {self.task} model, but {model!r} is a "
-                f"{'regressor' if model.task == 'regression' else 'classifier'} "
-                f"(task={model.task!r}); use a {model.task} signal such as {alt}"
+                f"{what} (task={model.task!r}); use a {model.task} signal such as {alt}"
             )
         if access_rank(model.access) < access_rank(self.requires):
             raise ValueError(
