@@ -172,8 +172,10 @@ def build_audit(
         if m.architecture == "keras":
             from privmeter.training import KerasTrainer
 
+            keras_kw: dict[str, Any] = {"epochs": t.epochs, "batch_size": t.batch_size,
+                                        "learning_rate": t.lr}
             trainer = KerasTrainer(
-                target_model, epochs=t.epochs, batch_size=t.batch_size, learning_rate=t.lr,
+                target_model, **{k: v for k, v in keras_kw.items() if v is not None},
             )
     elif m.architecture == "sklearn":
         from privmeter.training import SklearnTrainer
@@ -222,8 +224,7 @@ def build_audit(
             momentum=t.momentum, epochs=t.epochs if t.epochs is not None else 50,
             batch_size=t.batch_size if t.batch_size is not None else 32,
             weight_decay=t.weight_decay, schedule=t.schedule,
-            loss="cross_entropy" if ds.task == "classification" else "mse",
-            **({"dp": dp} if dp is not None else {}),
+            loss="cross_entropy" if ds.task == "classification" else "mse", dp=dp,
         )
         if cfg.target.weights is not None:
             target_model = _load_target(trainer, _resolve(base, cfg.target.weights))

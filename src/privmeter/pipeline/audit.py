@@ -804,7 +804,7 @@ class Audit:
             timings["blind baseline"] = time.perf_counter() - t0
             card["timings (s)"] = {k: round(v, 2) for k, v in timings.items()}
         return AuditReport(results=tuple(results), card=card, records=records, title=title,
-                           not_run=not_run, extras=extras or None)
+                           not_run=not_run, extras=extras)
 
     def _blind_baseline(self, built: BuiltTable, results: Sequence[AttackResult]
                         ) -> dict[str, Any] | str:

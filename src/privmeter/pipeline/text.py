@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -168,7 +168,8 @@ def canary_exposures(
     nll = sequence_nll(model, [c.text for c in canaries] + candidates)
     canary_nll, cand_nll = nll[: len(canaries)], nll[len(canaries):]
     rows = []
-    method = "rank" if n_cand + len(secrets) >= fmt.space_size else "extrapolate"
+    method: Literal["rank", "extrapolate"] = (
+        "rank" if n_cand + len(secrets) >= fmt.space_size else "extrapolate")
     for c, v in zip(canaries, canary_nll, strict=True):
         # the other canaries are candidates too when the whole space is scored
         others = [o for o, s in zip(canary_nll, secrets, strict=True) if s != c.secret]
