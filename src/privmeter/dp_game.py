@@ -38,6 +38,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from privmeter._validation import check_fraction, check_int, check_seed
 from privmeter.dp_audit import (
+    _largest_refuted_eps,
     epsilon_lower_bound_runs,
     gdp_epsilon_lower_bound_runs,
     one_run_epsilon,
@@ -149,10 +150,15 @@ class DPAuditResult:
     scores : ndarray of float, shape (runs, n_canaries)
         Membership score of each canary in each run (higher = more likely IN).
     max_detectable_epsilon : float
-        The one-run bound a perfect attack would reach with these canaries and runs: the
-        largest epsilon this audit could ever certify.
+        The largest bound a perfect attack would reach with these canaries and runs (over the
+        methods run): the largest epsilon this audit could ever certify.
     privacy : tuple of dict
-        The trainer's ``privacy_spent`` of each run (empty for a caller's claim).
+        The trainer's ``privacy_spent`` of each distinct training-set size (empty for a
+        caller's claim).
+    canaries_for_claim : int or None
+        When ``max_detectable_epsilon`` is at most the claim (the audit could not have shown
+        a violation): the (run, canary) observations a perfect attack needs to certify 1.25
+        times the claim, or None when no number up to 10^6 does at this delta.
     """
 
     claimed_epsilon: float
@@ -174,6 +180,7 @@ class DPAuditResult:
     scores: NDArray[np.float64]
     max_detectable_epsilon: float
     privacy: tuple[dict[str, Any], ...] = ()
+    canaries_for_claim: int | None = None
 
     @property
     def lower_bound(self) -> DPBound:
@@ -213,6 +220,7 @@ class DPAuditResult:
             "scores": self.scores.tolist(),
             "max_detectable_epsilon": self.max_detectable_epsilon,
             "privacy": [dict(p) for p in self.privacy],
+            "canaries_for_claim": self.canaries_for_claim,
             "summary": self.summary(),
             "cites": list(CITES),
         }
@@ -239,6 +247,8 @@ class DPAuditResult:
             scores=np.asarray(d["scores"], dtype=np.float64),
             max_detectable_epsilon=float(d["max_detectable_epsilon"]),
             privacy=tuple(dict(p) for p in d.get("privacy", [])),
+            canaries_for_claim=None if d.get("canaries_for_claim") is None
+            else int(d["canaries_for_claim"]),
         )
 
     # ------------------------------------------------------------------ words
@@ -316,12 +326,17 @@ class DPAuditResult:
             f"{self.claimed_epsilon:.2f}: no evidence that the privacy guarantee is broken."
         )
         if self.max_detectable_epsilon <= self.claimed_epsilon:
+            need = self.canaries_for_claim
+            advice = (
+                f"use more canaries or runs (about {need} observations in all)" if need
+                else "with the one-run test no number of canaries would suffice at this "
+                "delta (a multi-run audit with the Gaussian-DP bound can go further)"
+            )
             return (
                 f"{text} Note that this test could not have detected a violation: with "
                 f"{self.n_canaries * self.runs} canary observations even a perfect attack shows "
-                f"at most epsilon = {self.max_detectable_epsilon:.2f}, below the claim; use "
-                f"more canaries (about {canaries_needed(self.claimed_epsilon * 1.25, confidence=self.confidence, delta=self.delta)}) "  # noqa: E501
-                "or more runs."
+                f"at most epsilon = {self.max_detectable_epsilon:.2f}, below the claim; "
+                f"{advice}."
             )
         return (
             f"{text} This does not prove the guarantee; with {self.n_canaries} records this "
@@ -353,40 +368,53 @@ def max_certifiable_epsilon(
 ) -> float:
     """The one-run bound of a perfect attack on ``n_observations`` (run, canary) pairs.
 
-    Every guess right, half the canaries IN: no audit with this many canaries can certify a
-    larger epsilon at this confidence (Steinke, Nasr & Jagielski 2023).
+    Every guess right: no audit with this many canaries can certify a larger epsilon at this
+    confidence with :func:`~privmeter.dp_audit.one_run_epsilon`'s default test grid (Steinke,
+    Nasr & Jagielski 2023). With ``delta > 0`` the bound's delta term ``2 m delta`` grows with
+    ``m``, so more canaries eventually certify *less*.
 
     Examples
     --------
     >>> round(max_certifiable_epsilon(100), 2), round(max_certifiable_epsilon(1000), 2)
     (2.6, 4.94)
+    >>> round(max_certifiable_epsilon(1000, delta=1e-5), 2)
+    4.02
     """
     m = check_int("n_observations", n_observations, minimum=1)
     if m < 2:
         return 0.0
-    inside = np.arange(m) % 2 == 0
-    return one_run_epsilon(inside.astype(float), inside, delta=delta,
-                           confidence=confidence).epsilon
+    fractions = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)  # one_run_epsilon's default grid
+    ks = sorted({max(0, min(m // 2, round(f * m))) for f in fractions} | {0})
+    pairs = [(a, b) for a in ks for b in ks if a + b > 0]
+    level = (1.0 - check_fraction("confidence", confidence)) / len(pairs)
+    return max(_largest_refuted_eps(m, r, r, delta, level) for r in {a + b for a, b in pairs})
 
 
 def canaries_needed(
-    epsilon: float, *, confidence: float = 0.95, delta: float = 0.0, limit: int = 10**7
-) -> int:
+    epsilon: float, *, confidence: float = 0.95, delta: float = 0.0, limit: int = 10**6
+) -> int | None:
     """The fewest canary observations with which a perfect attack certifies ``epsilon``.
+
+    None when no number up to ``limit`` does (with ``delta > 0`` the delta term caps what
+    the one-run bound can certify: use a smaller delta).
 
     Examples
     --------
-    >>> canaries_needed(1.0)
-    22
+    >>> canaries_needed(1.0), canaries_needed(1.0, delta=1e-5)
+    (22, 22)
+    >>> canaries_needed(8.0, delta=1e-3) is None
+    True
     """
     if not math.isfinite(epsilon) or epsilon <= 0:
         raise ValueError(f"epsilon must be a positive number, got {epsilon!r}")
     lo, hi = 1, 2
-    while max_certifiable_epsilon(hi, confidence=confidence, delta=delta) < epsilon:
+    previous = 0.0
+    while (now := max_certifiable_epsilon(hi, confidence=confidence, delta=delta)) < epsilon:
+        if hi > limit or (delta > 0 and now < previous):
+            return None  # past the peak: the delta term only grows from here
+        previous = now
         lo, hi = hi, hi * 2
-        if hi > limit:
-            return limit
-    while hi - lo > max(1, lo // 100):  # within 1%: the curve is not monotone to the unit
+    while hi - lo > max(1, lo // 100):  # to 1%: the grid's rounding makes it not monotone
         mid = (lo + hi) // 2
         if max_certifiable_epsilon(mid, confidence=confidence, delta=delta) >= epsilon:
             hi = mid
@@ -638,11 +666,16 @@ def dp_audit_game(
     best = max_certifiable_epsilon(runs * m, confidence=each, delta=delta_)
     if best <= 0.0:
         need = canaries_needed(1.0, confidence=each, delta=delta_)
+        why = (
+            f"certifying epsilon = 1 needs at least {need} canaries (n_canaries x runs)"
+            if need is not None else
+            f"at delta={delta_:g} no number of canaries certifies epsilon = 1 (the one-run "
+            "bound's delta term, 2 m delta, grows with the canaries m): audit a smaller delta"
+        )
         raise ValueError(
-            f"n_canaries={m} with runs={runs} is too few to bound anything: even an attack "
-            f"that guesses every canary right cannot refute epsilon = 0 at "
-            f"{_pct(confidence)} confidence; certifying epsilon = 1 needs at least {need} "
-            "canaries (n_canaries x runs)"
+            f"n_canaries={m} with runs={runs} is too few to bound anything at "
+            f"delta={delta_:g}: even an attack that guesses every canary right cannot refute "
+            f"epsilon = 0 at {_pct(confidence)} confidence; {why}"
         )
 
     x_all = np.concatenate([x[base], xc])
@@ -677,6 +710,16 @@ def dp_audit_game(
                 details.pop(k)
             bounds.append(DPBound(name, rb.epsilon, each, _ASSUMPTION[name], details))
     verdict = "violated" if any(b.epsilon > claimed for b in bounds) else "consistent"
+    if runs > 1:  # what the multi-run bounds reach when IN and OUT scores separate perfectly
+        n_in = int(flat_in.sum())
+        for fn in (epsilon_lower_bound_runs, gdp_epsilon_lower_bound_runs):
+            perfect = fn(np.ones(n_in), np.zeros(flat_in.size - n_in), delta=delta_,
+                         confidence=each)
+            best = max(best, perfect.epsilon)
+    for_claim = (
+        canaries_needed(1.25 * claimed, confidence=each, delta=delta_, limit=10**6)
+        if best <= claimed and claimed > 0 else None
+    )
     return DPAuditResult(
         claimed_epsilon=claimed, accountant=accountant, claimed_epsilon_rdp=rdp,
         claimed_epsilon_prv=prv, delta=delta_, confidence=confidence, bounds=tuple(bounds),
@@ -684,4 +727,5 @@ def dp_audit_game(
         seeds=tuple(seeds), canary_rows=tuple(int(i) for i in canary_rows),
         source_rows=None if src is None else tuple(int(i) for i in src),
         inclusion=inclusion, scores=scores, max_detectable_epsilon=best, privacy=spent,
+        canaries_for_claim=for_claim,
     )
