@@ -260,7 +260,8 @@ class DPAuditResult:
         >>> r = _example_result()
         >>> print("\\n".join(r.summary_lines()))
         DP claim: epsilon = 2.00 at delta = 1e-05 (rdp accountant; prv 1.80)
-        DP lower bound: epsilon >= 0.31 (one_run, 95% confidence; a perfect attack on these canaries could show up to 6.93)
+        DP lower bound: epsilon >= 0.31 (one_run, 95% confidence)
+        DP audit power: a perfect attack on these 200 x 1 canary observations would show at most epsilon = 6.93
         DP verdict: consistent (no lower bound exceeds the claimed epsilon)
         """  # noqa: E501
         claim = f"DP claim: epsilon = {self.claimed_epsilon:.2f} at delta = {self.delta:.3g}"
@@ -271,16 +272,14 @@ class DPAuditResult:
             claim += f" ({self.accountant} accountant; {other} {shown})"
         lines = [claim]
         for b in self.bounds:
-            extra = ""
-            if b.method == "one_run":
-                extra = (
-                    "; a perfect attack on these canaries could show up to "
-                    f"{self.max_detectable_epsilon:.2f}"
-                )
             lines.append(
                 f"DP lower bound: epsilon >= {b.epsilon:.2f} ({b.method}, "
-                f"{_pct(b.confidence)} confidence{extra})"
+                f"{_pct(b.confidence)} confidence)"
             )
+        lines.append(
+            f"DP audit power: a perfect attack on these {self.n_canaries} x {self.runs} canary "
+            f"observations would show at most epsilon = {self.max_detectable_epsilon:.2f}"
+        )
         if self.violated:
             lines.append(
                 f"DP verdict: VIOLATED (lower bound {self.lower_bound.epsilon:.2f} > claimed "
