@@ -399,7 +399,7 @@ def test_bad_params(small: pm.SignalTable, name: str, params: dict, match: str) 
 
 def test_unknown_attack_lists_known(small: pm.SignalTable) -> None:
     with pytest.raises(ValueError, match=r"unknown attack 'lirra' \(did you mean 'lira'\?\); "
-                       "known attacks: lira, loss, .*rmia, shadow"):
+                       "known attacks: (auto, )?lira, loss, .*rmia, shadow"):
         pm.run_attack("lirra", small)
 
 

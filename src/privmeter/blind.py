@@ -276,29 +276,37 @@ def _check_membership(membership: ArrayLike, n: int) -> NDArray[np.bool_]:
 def _fit_logistic(
     x: sparse.csr_matrix, y: NDArray[np.bool_], c: float
 ) -> tuple[NDArray[np.float64], float, int]:
-    """Weights, intercept and iterations of L2 logistic regression with balanced classes."""
-    n, d = x.shape
+    """Weights, intercept and iterations of L2 logistic regression with balanced classes.
+
+    Minimises ``c * sum_i weight_i * log(1 + exp(-s_i (x_i . w + b))) + |w|^2 / 2``. The
+    minimiser lies in the span of the rows (representer theorem), ``w = X^T alpha``, so the
+    fit runs over the ``n`` coefficients ``alpha`` with the Gram matrix ``K = X X^T``: the
+    same solution as over the hashed feature space, at a cost that does not grow with it.
+    """
+    n, _ = x.shape
     sign = np.where(y, 1.0, -1.0)
     n_pos = float(y.sum())
     weight = np.where(y, n / (2.0 * n_pos), n / (2.0 * (n - n_pos)))
-    xt = x.T.tocsr()
+    gram = np.asarray((x @ x.T).toarray(), dtype=np.float64)
 
     def objective(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
-        w, b = theta[:d], theta[d]
-        margin = sign * (x @ w + b)
+        alpha, b = theta[:n], theta[n]
+        k_alpha = gram @ alpha
+        margin = sign * (k_alpha + b)
         loss = float(np.sum(weight * np.logaddexp(0.0, -margin)))
         g_z = -sign * weight * expit(-margin)
-        grad = np.empty(d + 1)
-        grad[:d] = c * (xt @ g_z) + w
-        grad[d] = c * float(g_z.sum())
-        return c * loss + 0.5 * float(w @ w), grad
+        grad = np.empty(n + 1)
+        grad[:n] = gram @ (c * g_z + alpha)
+        grad[n] = c * float(g_z.sum())
+        return c * loss + 0.5 * float(alpha @ k_alpha), grad
 
     res = optimize.minimize(
-        objective, np.zeros(d + 1), jac=True, method="L-BFGS-B",
+        objective, np.zeros(n + 1), jac=True, method="L-BFGS-B",
         options={"maxiter": 500, "gtol": 1e-6},
     )
     theta = np.asarray(res.x, dtype=np.float64)
-    return theta[:d], float(theta[d]), int(res.nit)
+    w = np.asarray(x.T @ theta[:n], dtype=np.float64).ravel()
+    return w, float(theta[n]), int(res.nit)
 
 
 def blind_baseline(

@@ -127,7 +127,8 @@ def check_outputs(access: Any, data: AuditData, what: str) -> None:
     output per class present in the labels."""
     if data.task not in ("classification", "regression"):
         return
-    if not hasattr(access, "outputs"):
+    outputs = getattr(access, "outputs", None)
+    if not callable(outputs):  # TorchModel.outputs; other adapters: the logits
         if data.task != "classification":
             return
         try:
@@ -135,7 +136,7 @@ def check_outputs(access: Any, data: AuditData, what: str) -> None:
         except NotImplementedError:  # label-only access: nothing to check the width of
             return
     else:
-        out = np.asarray(access.outputs(data.x[:2]))
+        out = np.asarray(outputs(data.x[:2]))
     if data.task != "classification" or data.y.size == 0 or data.y.dtype.kind not in "iub":
         return
     top = int(data.y.max())
