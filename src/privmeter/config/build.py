@@ -300,7 +300,8 @@ def build_audit(
             vectorized=cfg.references.vectorized, store=store, executor=executor,
             progress=progress, confidence=cfg.confidence, delta=cfg.delta,
             title=cfg.report.title, reference_lm=reference_lm,
-            reference_models=reference_models, **_text_options(cfg),
+            reference_models=reference_models, dp_canaries=cfg.dp_audit.canaries,
+            dp_canary=cfg.dp_audit.canary, dp_runs=cfg.dp_audit.runs, **_text_options(cfg),
         )
     except (ValueError, TypeError) as exc:
         raise ConfigError(_config_words(str(exc))) from None

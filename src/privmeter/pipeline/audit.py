@@ -226,6 +226,12 @@ class Audit:
         Text data: run the model-free blind baseline (Das et al. 2024) on the audit texts and
         say in the verdict when the member and non-member texts are not comparable. None
         (default): on for text data.
+    dp_canaries, dp_canary, dp_runs :
+        ``game="dp"``: audit the DP claim of the trainer (a ``TorchTrainer`` with
+        ``dp=DPConfig(...)``) with ``dp_canaries`` canaries (``"mislabel"``, ``"ood"`` or
+        ``"gradient"``) per training run, each included with probability 1/2, over
+        ``dp_runs`` runs (:func:`privmeter.dp_game.dp_audit_game`: Steinke et al. 2023 for one
+        run; Clopper-Pearson and Gaussian DP, Nasr et al. 2023, for several).
     reference_models : sequence of (model, training indices), optional
         ``"model"`` game: reference models trained elsewhere (any supported format, see
         :func:`privmeter.models.loading.load_model`), each with the row indices of its
@@ -272,14 +278,21 @@ class Audit:
     reference_models: Any = None
     canaries: Any = None
     blind_baseline: bool | None = None
+    dp_canaries: int = 500
+    dp_canary: str = "mislabel"
+    dp_runs: int = 1
 
     def __post_init__(self) -> None:
-        if self.game not in GAMES:
-            close = difflib.get_close_matches(str(self.game), GAMES, n=1)
+        games = (*GAMES, "dp")
+        if self.game not in games:
+            close = difflib.get_close_matches(str(self.game), games, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"unknown game {self.game!r}{hint}; expected one of {GAMES}")
+            raise ValueError(f"unknown game {self.game!r}{hint}; expected one of {games}")
         # validated values live in private fields; the user's arguments stay as given
         self._seed = check_seed(self.seed)
+        if self.game == "dp":
+            self._check_dp_game()
+            return
         check_int("n_references", self.n_references, minimum=0 if self.game == "model" else 1)
         frac = self.population_fraction
         if frac is None:
@@ -347,6 +360,7 @@ class Audit:
         self._signals = self._attack_signals()
         self._check_text_options()
         self._check_models()
+        self._check_dp_training()
         store = self.store
         if isinstance(store, (str, bytes)) or hasattr(store, "__fspath__"):
             from privmeter.training import Store
@@ -374,6 +388,104 @@ class Audit:
                     "n_references=0: use n_references >= 1 (e.g. 4), or only 'loss' and "
                     "'population'"
                 )
+
+    def _check_dp_training(self) -> None:
+        """A DP trainer's settings must fit every training set the game plans (delta below
+        1/n, a reachable target epsilon), before anything trains."""
+        dp = getattr(self.trainer, "dp", None)
+        spent = getattr(self.trainer, "privacy_spent", None)
+        if dp is None or not callable(spent):
+            return
+        _, _, keep, _ = self._plan()
+        sizes = keep.sum(axis=1)
+        sizes = sizes[sizes > 0]
+        for n in sorted({int(sizes.min()), int(sizes.max())} if sizes.size else set()):
+            spent(n)  # raises for delta >= 1/n (largest n) or an unreachable epsilon
+
+    def _check_dp_game(self) -> None:
+        """``game="dp"``: a DP trainer (or one whose claim is known) and canary settings."""
+        check_int("dp_canaries", self.dp_canaries, minimum=2)
+        check_int("dp_runs", self.dp_runs, minimum=1)
+        check_fraction("confidence", self.confidence)
+        if self.dp_canary not in ("mislabel", "ood", "gradient"):
+            raise ValueError(
+                f"dp_canary must be 'mislabel', 'ood' or 'gradient', got {self.dp_canary!r}"
+            )
+        if self.trainer is None or getattr(self.trainer, "dp", None) is None:
+            raise ValueError(
+                "game 'dp' audits the epsilon that DP-SGD training claims: give a trainer "
+                "trained with DP (TorchTrainer(..., dp=DPConfig(...)); config: training.dp)"
+            )
+        for name in ("target_model", "reference_models", "canaries"):
+            if getattr(self, name) is not None:
+                raise ValueError(f"{name} is not used by the 'dp' game")
+        self._data = as_data(self.dataset)
+        store = self.store
+        if isinstance(store, (str, bytes)) or hasattr(store, "__fspath__"):
+            from privmeter.training import Store
+
+            store = Store(store)  # type: ignore[arg-type]
+        self._store = store
+
+    def _run_dp(self) -> Any:
+        """The DP audit game: claimed against measured epsilon, as a report."""
+        from privmeter.dp_game import dp_audit_game
+        from privmeter.report import AuditReport
+
+        t0 = time.perf_counter()
+        res = dp_audit_game(
+            self.dataset, self.trainer, n_canaries=self.dp_canaries, canary=self.dp_canary,
+            runs=self.dp_runs, seed=self._seed, confidence=self.confidence, store=self._store,
+            executor=self.executor, progress=self.progress,
+        )
+        seconds = time.perf_counter() - t0
+        m = res.n_canaries
+        # the membership attack on the canaries (every run's scores, canaries as records)
+        attack = AttackResult.from_scores(
+            "loss" if self.dp_canary != "gradient" else "gradient_canary",
+            res.scores.ravel(), res.inclusion.ravel(),
+            point_ids=np.tile(np.arange(m), res.runs), confidence=self.confidence,
+            delta=res.delta, target=-1 if res.runs > 1 else 0,
+            extras={"game": "dp", "canary": self.dp_canary, "runs": res.runs},
+        )
+        full = res.to_dict()
+        extras = {
+            "dp": {
+                "claimed_epsilon": res.claimed_epsilon, "epsilon_rdp": res.claimed_epsilon_rdp,
+                "epsilon_prv": res.claimed_epsilon_prv, "accountant": res.accountant or "",
+                "delta": res.delta,
+                "lower_bounds": [{"method": b.method, "epsilon_lb": b.epsilon,
+                                  "confidence": b.confidence} for b in res.bounds],
+                "verdict": res.verdict, "summary": res.summary(), "n_canaries": m,
+                "runs": res.runs, "max_detectable_epsilon": res.max_detectable_epsilon,
+                "audit": {k: v for k, v in full.items() if k not in ("scores", "inclusion")},
+            },
+            "dp_claim": {"epsilon": res.claimed_epsilon, "delta": res.delta},
+        }
+        from privmeter.pipeline import card as _cards
+
+        card = {
+            "game": "DP audit: canaries each included with probability 1/2 (Steinke et al. "
+                    "2023; Nasr et al. 2023)",
+            "canaries": f"{m} {self.dp_canary} canaries per run, {res.runs} run(s)",
+            "dataset": f"{self._data.name} ({self._data.n} rows, {self._data.task})",
+            "model": _cards.model_description(self.trainer, user_target=False),
+            "claimed epsilon": res.claimed_epsilon, "delta": res.delta,
+            "seed": self._seed, "versions": _cards.versions(),
+            "timings (s)": {"dp audit": round(seconds, 2), "total": round(seconds, 2)},
+        }
+        title = self.title or f"DP audit: {self._data.name}"
+        return AuditReport(results=(attack,), card=card, title=title, extras=extras)
+
+    def _dp_claim(self, keep: NDArray[np.bool_], targets: Sequence[int]) -> dict[str, Any] | None:
+        """The (epsilon, delta) a DP trainer claims for the (first) target's training set."""
+        spent = getattr(self.trainer, "privacy_spent", None)
+        if getattr(self.trainer, "dp", None) is None or not callable(spent):
+            return None
+        n_train = int(keep[targets[0]].sum())
+        info = dict(spent(n_train))
+        return {"epsilon": float(info["epsilon"]), "delta": float(info["delta"]),
+                "accountant": str(info.get("accountant", "")), "n_points": n_train}
 
     def _check_text_options(self) -> None:
         """Canaries need a language model trained here; the blind baseline needs texts."""
@@ -618,6 +730,12 @@ class Audit:
         table = make_table(self._signal)
         extra_tables = {name: make_table(sig) for name, sig in self._signals.items()}
         card = self._card(table, audit_rows, pop_rows, keep, targets)
+        claim = self._dp_claim(keep, targets)
+        if claim is not None:
+            extras["dp_claim"] = claim
+            card = dataclasses.replace(card, model=card.model + (
+                f"; DP-SGD claiming epsilon = {claim['epsilon']:.3g} at delta = "
+                f"{claim['delta']:g} ({claim['accountant']} accountant)"))
         t0 = time.perf_counter()
         card = dataclasses.replace(card, utility=_build.summarise_utility(
             per_model, game=self.game, targets=targets,
@@ -753,6 +871,8 @@ class Audit:
         """Build the table, run the attacks and return an :class:`~privmeter.report.AuditReport`."""
         from privmeter.report import AuditReport, RecordData
 
+        if self.game == "dp":
+            return self._run_dp()
         t_all = time.perf_counter()
         built = self.build_table()
         t0 = time.perf_counter()
@@ -794,6 +914,8 @@ class Audit:
         extras: dict[str, Any] = {}
         if "canaries" in built.extras:
             extras["canaries"] = built.extras["canaries"]
+        if "dp_claim" in built.extras:
+            extras["dp_claim"] = built.extras["dp_claim"]
         if self._blind:
             t0 = time.perf_counter()
             blind = self._blind_baseline(built, results)

@@ -178,7 +178,8 @@ def train_models_lazily(
     from privmeter.training.train import is_torch_trainer
 
     is_torch = is_torch_trainer(trainer)
-    vectorized = bool(vectorized and is_torch)
+    # DP-SGD trains one model at a time (per-sample clipping and noise through Opacus)
+    vectorized = bool(vectorized and is_torch and getattr(trainer, "dp", None) is None)
     states = train_models(
         trainer, data.x, data.y, keep, seeds=seed, store=store, executor=executor,
         progress=progress, vectorized=vectorized,
