@@ -175,7 +175,7 @@ def build_audit(
             keras_kw: dict[str, Any] = {"epochs": t.epochs, "batch_size": t.batch_size,
                                         "learning_rate": t.lr}
             trainer = KerasTrainer(
-                target_model, **{k: v for k, v in keras_kw.items() if v is not None},
+                target_model.model, **{k: v for k, v in keras_kw.items() if v is not None},
             )
     elif m.architecture == "sklearn":
         from privmeter.training import SklearnTrainer

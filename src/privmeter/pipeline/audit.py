@@ -389,6 +389,20 @@ class Audit:
                     "'population'"
                 )
 
+    def _target_framework(self) -> str:
+        """`` (framework version)`` of the user's target, for the card (and Keras' note on
+        where its logits come from)."""
+        from privmeter.models.loading import framework_info
+
+        access = as_model_access(self.target_model, n_classes=self._data.n_classes,
+                                 task=self._data.task)
+        info = framework_info(access)
+        text = f" ({info['framework']} {info['version']})".replace(" )", ")")
+        note = getattr(access, "note", None)
+        if getattr(access, "logits_source", "outputs") != "outputs" and note:
+            text += f"; {note}"
+        return text
+
     def _check_dp_training(self) -> None:
         """A DP trainer's settings must fit every training set the game plans (delta below
         1/n, a reachable target epsilon), before anything trains."""
@@ -770,6 +784,7 @@ class Audit:
             dataset=f"{d.name} ({d.n} rows, {d.task}"
                     + (f", {d.n_classes} classes)" if d.n_classes else ")"),
             model=_cards.model_description(self.trainer, user_target=user_target) + (
+                self._target_framework() if user_target else "") + (
                 f"; references: user-supplied ({len(self._references)} models with their "
                 "training rows)" if self._references is not None else ""),
             seed=self._seed,
