@@ -25,6 +25,7 @@ __all__ = [
     "check_seed",
     "is_int",
     "is_real",
+    "subset_indices",
 ]
 
 
@@ -420,3 +421,39 @@ def check_class_labels(
         bad = y[(y < 0) | (y >= n_classes)].ravel()[0]
         raise ValueError(f"label {int(bad)} is outside the {n_classes} classes")
     return y
+
+
+def subset_indices(indices: ArrayLike, n: int, *, what: str = "rows") -> NDArray[np.intp]:
+    """Row indices for ``subset``: integers (repeats allowed) or a boolean mask of ``n``.
+
+    Raises
+    ------
+    ValueError
+        For a mask of the wrong length, non-integer or multi-dimensional indices.
+    IndexError
+        For an index outside ``[0, n)`` (the message names it and ``what``).
+
+    Examples
+    --------
+    >>> subset_indices([True, False, True], 3).tolist()
+    [0, 2]
+    >>> subset_indices([5], 3, what="texts")
+    Traceback (most recent call last):
+    ...
+    IndexError: index 5 is out of range for a dataset of 3 texts
+    """
+    idx = np.asarray(indices)
+    if idx.dtype == np.bool_:
+        if idx.shape != (n,):
+            raise ValueError(f"boolean mask must have shape ({n},), got {idx.shape}")
+        idx = np.flatnonzero(idx)
+    elif idx.size == 0:
+        idx = idx.astype(np.intp).reshape(0)
+    elif idx.dtype.kind not in "iu":
+        raise ValueError(f"indices must be integers or a boolean mask, got dtype {idx.dtype}")
+    if idx.ndim != 1:
+        raise ValueError(f"indices must be one-dimensional, got shape {idx.shape}")
+    bad = np.flatnonzero((idx < 0) | (idx >= n))
+    if bad.size:
+        raise IndexError(f"index {int(idx[bad[0]])} is out of range for a dataset of {n} {what}")
+    return idx.astype(np.intp)

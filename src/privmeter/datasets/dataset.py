@@ -12,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from privmeter._validation import check_class_labels, check_int, is_int, is_real
+from privmeter._validation import check_class_labels, check_int, is_int, is_real, subset_indices
 
 #: The tasks a :class:`Dataset` can hold.
 TASKS = ("classification", "regression")
@@ -256,21 +256,7 @@ class Dataset:
         >>> sub.y.tolist(), sub.class_names
         ([0, 1, 2], ('setosa', 'versicolor', 'virginica'))
         """
-        idx = np.asarray(indices)
-        n = len(self)
-        if idx.dtype == np.bool_:
-            if idx.shape != (n,):
-                raise ValueError(f"boolean mask must have shape ({n},), got {idx.shape}")
-            idx = np.flatnonzero(idx)
-        elif idx.size == 0:
-            idx = idx.astype(np.intp).reshape(0)
-        elif idx.dtype.kind not in "iu":
-            raise ValueError(f"indices must be integers or a boolean mask, got dtype {idx.dtype}")
-        if idx.ndim != 1:
-            raise ValueError(f"indices must be one-dimensional, got shape {idx.shape}")
-        bad = np.flatnonzero((idx < 0) | (idx >= n))
-        if bad.size:
-            raise IndexError(f"index {int(idx[bad[0]])} is out of range for a dataset of {n} rows")
+        idx = subset_indices(indices, len(self), what="rows")
         return Dataset(
             x=self.x[idx],
             y=self.y[idx],

@@ -37,6 +37,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from privmeter._names import _did_you_mean
+from privmeter._validation import subset_indices
 from privmeter.datasets.dataset import PathLike, _as_class_codes, _encode_labels, _listing
 from privmeter.datasets.files import _existing_file
 
@@ -346,21 +347,7 @@ class TextDataset:
         >>> TextDataset(["a", "b"], ids=["u", "v"]).subset([1, 1, 0]).ids
         ('v', 'v#2', 'u')
         """
-        idx = np.asarray(indices)
-        n = len(self)
-        if idx.dtype == np.bool_:
-            if idx.shape != (n,):
-                raise ValueError(f"boolean mask must have shape ({n},), got {idx.shape}")
-            idx = np.flatnonzero(idx)
-        elif idx.size == 0:
-            idx = idx.astype(np.intp).reshape(0)
-        elif idx.dtype.kind not in "iu":
-            raise ValueError(f"indices must be integers or a boolean mask, got dtype {idx.dtype}")
-        if idx.ndim != 1:
-            raise ValueError(f"indices must be one-dimensional, got shape {idx.shape}")
-        bad = np.flatnonzero((idx < 0) | (idx >= n))
-        if bad.size:
-            raise IndexError(f"index {int(idx[bad[0]])} is out of range for a dataset of {n} texts")
+        idx = subset_indices(indices, len(self), what="texts")
         counts: dict[int, int] = {}
         ids: list[str] = []
         for i in idx.tolist():
