@@ -213,3 +213,18 @@ def test_cli_bad_lm_configs_exit_2(
     assert code == 2, err
     assert re.search(match, err), err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "game", [{"game": "algorithm", "n_references": 3},
+             {"game": "model", "online": False, "n_references": 2},
+             {"game": "record", "n_references": 3, "records": 5}],
+    ids=["algorithm", "model-offline", "record"],
+)
+def test_every_game_runs_on_texts(base: Path, game: dict[str, Any]) -> None:
+    rep = pm.Audit(synthetic_records(160, seed=0), _trainer(base, epochs=3),
+                   attacks=["loss", "zlib", "lira", "rmia"], progress=False, **game).run()
+    assert [r.attack for r in rep.results] == ["loss", "zlib", "lira", "rmia"]
+    assert rep.not_run == ()
+    by = {r.attack: r for r in rep.results}
+    assert by["rmia"].auc > 0.5 and by["lira"].auc > 0.5
