@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench bench-auto bench-peers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_signals.py
 	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_report.py
+	$(PY) benchmarks/bench_lm_signals.py
+	$(PY) benchmarks/bench_lm_training.py
+	$(PY) benchmarks/bench_adapters.py
+	$(PY) benchmarks/bench_dp.py
+
+# pseudo-target selection (auto) against the best default attack: a few minutes
+bench-auto: $(STAMP)
+	$(PY) benchmarks/bench_auto.py
 
 bench-peers: $(STAMP)
 	$(PY) benchmarks/peers/run.py
