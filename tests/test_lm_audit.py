@@ -194,9 +194,11 @@ def test_cli_audits_a_finetuned_model_folder_and_jsonl_files(
         ("data: {source: jsonl, members: members.jsonl}\n"
          "model: {architecture: hf_causal_lm, path: BASE}\n",
          r"data.members and data.non_members go together"),
+        ("data: {source: jsonll, path: members.jsonl}\n",
+         r"unknown source 'jsonll' \(did you mean 'jsonl'\?\).*texts: text, jsonl, csv_text"),
     ],
     ids=["missing-model-folder", "same-texts-both-sides", "mlp-on-texts", "zlib-on-tabular",
-         "members-alone"],
+         "members-alone", "source-typo"],
 )
 def test_cli_bad_lm_configs_exit_2(
     base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], yaml_text: str,

@@ -75,6 +75,17 @@ def _load_dataset(cfg: DataConfig, base: Path) -> Any:
         )
     files = {"npz", "csv", "cifar10", "cifar100", "purchase", "texas"}
     if src not in files:
+        known = [*datasets.list_datasets(), *sorted(files), *TEXT_SOURCES]
+        if src not in known:
+            from privmeter._names import _closest_names
+
+            close = _closest_names(src, known)
+            hint = f" (did you mean {close}?)" if close else ""
+            raise ConfigError(
+                f"data.source: unknown source {src!r}{hint}; built-in datasets: "
+                f"{', '.join(datasets.list_datasets())}; files: {', '.join(sorted(files))} "
+                f"(with data.path); texts: {', '.join(TEXT_SOURCES)}"
+            )
         try:
             return datasets.load_dataset(src, **cfg.options)
         except (ValueError, TypeError) as exc:
