@@ -475,6 +475,8 @@ def build_context(
         "dp_bound": "" if not extras.get("dp_claim")
         else plots.dp_bound_label(extras["dp_claim"]),
         "utility": tables.utility_lines(report.card),
+        "utility_metric": str((report.card.get("utility") or {}).get("metric", ""))
+        if isinstance(report.card.get("utility"), dict) else "",
         "eps_non_members": tables.NON_MEMBERS_NOTE
         if any(r.epsilon_detail.side == tables.NON_MEMBERS_SIDE for r in results) else "",
         "identical": [
