@@ -230,3 +230,20 @@ def test_every_game_runs_on_texts(base: Path, game: dict[str, Any]) -> None:
     assert rep.not_run == ()
     by = {r.attack: r for r in rep.results}
     assert by["rmia"].auc > 0.5 and by["lira"].auc > 0.5
+
+
+def test_a_black_box_lm_runs_the_defaults_it_can() -> None:
+    # per-token log-probs only: Min-K%++ needs the next-token distribution and is not run
+    from privmeter.models import BlackBoxLM
+
+    data = synthetic_records(80, seed=0)
+    lm = BlackBoxLM(lambda texts: [np.full(len(t.split()), -1.0 - 0.01 * len(t)) for t in texts])
+    rep = pm.Audit(data, None, target_model=lm, target_indices=np.arange(40),
+                   progress=False).run()
+    assert [r.attack for r in rep.results] == ["loss", "population", "zlib", "lowercase", "min_k"]
+    reasons = dict(rep.not_run)
+    assert "needs 'logits' access" in reasons["min_k_plus_plus"]
+    assert "no reference models" in reasons["lira"]
+    with pytest.raises(ValueError, match="attack 'min_k_plus_plus' cannot run on the target"):
+        pm.Audit(data, None, target_model=lm, target_indices=np.arange(40),
+                 attacks=["min_k_plus_plus"], progress=False)

@@ -119,7 +119,9 @@ class DPSettings(_Strict):
 
 class TrainingConfig(_Strict):
     optimizer: Literal["sgd", "adam", "adamw"] = "adam"
-    #: None: 1e-3 (5e-4 for language models)
+    #: None: 1e-3; language models: LMTrainer's 5e-5 (full fine-tuning) or 2e-4 (LoRA).
+    #: Language models train with AdamW: optimizer, momentum and schedule apply to PyTorch
+    #: classifiers only.
     lr: float | None = Field(None, gt=0.0)
     momentum: float = Field(0.0, ge=0.0)
     #: None: 50 (1 for language models)

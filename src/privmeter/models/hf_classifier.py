@@ -169,7 +169,10 @@ class HFClassifier:
                 "language models are audited with privmeter.models.HFCausalLM"
             )
         auto = AutoModelForImageClassification if image else AutoModelForSequenceClassification
-        model = auto.from_pretrained(folder, local_files_only=True)
+        from privmeter.models.hf_lm import quiet_transformers
+
+        with quiet_transformers():
+            model = auto.from_pretrained(folder, local_files_only=True)
         if image:
             if "image_processor" not in options and (
                 (folder / "preprocessor_config.json").is_file()

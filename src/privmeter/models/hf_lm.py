@@ -9,10 +9,11 @@ mean and variance of ``log p`` under the model's next-token distribution at that
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -307,7 +308,8 @@ class HFCausalLM(_LanguageModelBase):
             source = name
             load_kwargs["local_files_only"] = local_files_only
         try:
-            model = AutoModelForCausalLM.from_pretrained(source, **load_kwargs)
+            with quiet_transformers():
+                model = AutoModelForCausalLM.from_pretrained(source, **load_kwargs)
             if tokenizer is None or isinstance(tokenizer, (str, os.PathLike)):
                 tok_source = source if tokenizer is None else os.fspath(tokenizer)
                 tok_kwargs = {k: v for k, v in load_kwargs.items() if k != "dtype"}
@@ -547,6 +549,23 @@ def _stats_from_sums(sums: torch.Tensor) -> torch.Tensor:
     lp = (s_t - log_total).clamp_max(0.0)
     var = (second / total - mean_shifted * mean_shifted).clamp_min(0.0)
     return torch.stack([lp, mean_shifted - log_total, var])
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """No transformers progress bars ("Loading weights") inside the block: privmeter shows
+    its own progress, and ``--no-progress`` must mean none."""
+    from transformers.utils import logging as _hf_logging
+
+    hf_logging: Any = _hf_logging
+    was = hf_logging.is_progress_bar_enabled()
+    if was:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
 
 
 def _looks_like_path(name: str) -> bool:

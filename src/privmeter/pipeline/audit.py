@@ -166,8 +166,11 @@ class Audit:
     game : {"model", "algorithm", "record"}
         The inference game (Ye et al. 2022), see the module docstring.
     attacks : sequence of names or (name, params), or mapping name -> params, or None
-        None (default): :func:`default_attacks` of the task, i.e. loss, population,
-        reference, lira, rmia for classification and the same without rmia for regression.
+        None (default): :func:`default_attacks` of the task: loss, population, reference,
+        lira, rmia, auto for classification; the same without rmia for regression;
+        :data:`LM_DEFAULT_ATTACKS` (with pretrained_reference when ``reference_lm`` is
+        given) for language models. A default attack that cannot run (no reference models,
+        a target without the access its signal needs) is listed as not run.
     n_references : int
         Reference models per target (``"model"`` game); in the other games
         ``n_references + 1`` models are trained (rounded up to an even number) and each is the
@@ -358,6 +361,7 @@ class Audit:
                 f"is a {self._data.task} task; use signal={default_signal(self._data.task)!r}"
             )
         self._signals = self._attack_signals()
+        self._check_target_access()
         self._check_text_options()
         self._check_models()
         self._check_dp_training()
@@ -402,6 +406,30 @@ class Audit:
         if getattr(access, "logits_source", "outputs") != "outputs" and note:
             text += f"; {note}"
         return text
+
+    def _check_target_access(self) -> None:
+        """Every attack's signal must be computable on the user's target (a black-box LM has
+        no next-token distribution for Min-K%++): a default attack that cannot be is listed
+        as not run, a named one is refused before anything trains."""
+        if self.target_model is None:
+            return
+        target = as_model_access(self.target_model, n_classes=self._data.n_classes,
+                                 task=self._data.task)
+        dropped: list[str] = []
+        for label, name, _ in self._attacks:
+            wanted = attack_info(name).signal
+            sig = self._signals.get(wanted, self._signal) if wanted else self._signal
+            try:
+                sig.check_model(target)
+            except (ValueError, TypeError) as exc:
+                if self.attacks is not None:
+                    raise ValueError(f"attack {label!r} cannot run on the target: {exc}") from None
+                self._no_reference[label] = f"the target does not offer it: {exc}"
+                dropped.append(label)
+        if dropped:
+            self._attacks = [a for a in self._attacks if a[0] not in dropped]
+            self._signals = {k: v for k, v in self._signals.items()
+                             if any(attack_info(n).signal == k for _, n, _ in self._attacks)}
 
     def _check_dp_training(self) -> None:
         """A DP trainer's settings must fit every training set the game plans (delta below
