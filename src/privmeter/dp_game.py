@@ -326,10 +326,14 @@ class DPAuditResult:
         )
         if self.max_detectable_epsilon <= self.claimed_epsilon:
             need = self.canaries_for_claim
+            target = 1.25 * self.claimed_epsilon
             advice = (
-                f"use more canaries or runs (about {need} observations in all)" if need
-                else "with the one-run test no number of canaries would suffice at this "
-                "delta (a multi-run audit with the Gaussian-DP bound can go further)"
+                f"to detect a privacy loss of 1.25 x the claim (epsilon = {target:.2f}) use "
+                f"more canaries or runs (about {need} observations in all)" if need
+                else f"no number of canary observations up to 10^6 lets the one-run test "
+                f"certify 1.25 x the claim (epsilon = {target:.2f}) at delta = "
+                f"{self.delta:g} (its delta term caps it; a smaller delta or a multi-run audit "
+                "with the Gaussian-DP bound can go further)"
             )
             return (
                 f"{text} Note that this test could not have detected a violation: with "
