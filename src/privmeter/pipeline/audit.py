@@ -748,9 +748,10 @@ class Audit:
                 assert self.canaries is not None
                 extras["canaries"] = _text.canary_exposures(model, canaries, self.canaries,
                                                             seed=self._seed)
-            tokens = _text.token_details(model, list(d.x[audit_rows]))
+            # the texts the signals were computed on: the model's cached pass, not a new one
+            tokens = _text.token_details(model, [str(t) for t in d.x[rows]])
             if tokens is not None:
-                extras["tokens"] = tokens
+                extras["tokens"] = tokens[: audit_rows.size]
 
         values, per_model, query_timings = _build.query_models(
             models, keys, rows, d, signals, augmentations=self.augmentations,
