@@ -247,3 +247,24 @@ def test_a_black_box_lm_runs_the_defaults_it_can() -> None:
     with pytest.raises(ValueError, match="attack 'min_k_plus_plus' cannot run on the target"):
         pm.Audit(data, None, target_model=lm, target_indices=np.arange(40),
                  attacks=["min_k_plus_plus"], progress=False)
+
+
+def test_all_signals_of_a_model_come_from_one_forward_pass(base: Path) -> None:
+    # loss, zlib, Min-K%, Min-K%++, the utility and the report's tokens: one pass per model
+    data = synthetic_records(60, seed=0)
+    target = HFCausalLM.from_pretrained(base, max_length=MAX_LEN, batch_size=8)
+    calls = [0]
+    forward = target._forward
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return forward(*args, **kwargs)
+
+    target._forward = counting  # type: ignore[method-assign]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*longer than max_length.*")
+        rep = pm.Audit(data, None, target_model=target, target_indices=np.arange(30),
+                       attacks=["loss", "zlib", "min_k", "min_k_plus_plus"], progress=False,
+                       blind_baseline=False).run()
+    assert calls[0] == -(-len(data) // 8)  # ceil(60 / 8) batches: a single pass
+    assert rep.records is not None and rep.records.tokens is not None
