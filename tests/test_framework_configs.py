@@ -19,15 +19,11 @@ pytest.importorskip("transformers")
 
 import torch
 
+from _graph_models import C, D, N, blobs, export, make_mlp
 from privmeter.cli import main
 from privmeter.training import TorchTrainer
 
 torch.set_num_threads(1)
-N, D, C = 240, 6, 3
-
-
-def make_mlp() -> torch.nn.Module:
-    return torch.nn.Sequential(torch.nn.Linear(D, 32), torch.nn.ReLU(), torch.nn.Linear(32, C))
 
 
 @pytest.fixture(scope="module")
@@ -36,20 +32,15 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import openvino as ov
 
     root = Path(tmp_path_factory.mktemp("frameworks"))
-    rng = np.random.default_rng(0)
-    centers = rng.normal(0, 1.5, size=(C, D))
-    y = rng.integers(0, C, size=N)
-    x = (centers[y] + rng.normal(size=(N, D))).astype(np.float32)
-    np.savez(root / "data.npz", x=x, y=y.astype(np.int64))
+    x, y = blobs()
+    rng = np.random.default_rng(1)
+    np.savez(root / "data.npz", x=x, y=y)
     trainer = TorchTrainer(make_mlp, optimizer="adam", lr=1e-2, epochs=30, batch_size=32)
     half = rng.permutation(N) < N // 2  # each row IN exactly one reference (online)
     for name, rows, seed in (("target", np.arange(0, N, 2), 0),
                              ("ref0", np.flatnonzero(half), 1),
                              ("ref1", np.flatnonzero(~half), 2)):
-        module = trainer.build(trainer.fit(x, y, rows, seed=seed)).eval()
-        torch.onnx.export(module, (torch.zeros(1, D),), str(root / f"{name}.onnx"),
-                          input_names=["x"], output_names=["logits"], dynamo=False,
-                          dynamic_axes={"x": {0: "n"}, "logits": {0: "n"}})
+        export(trainer.build(trainer.fit(x, y, rows, seed=seed)), root / f"{name}.onnx")
         np.save(root / f"{name}_rows.npy", np.sort(rows))
     ov.save_model(ov.Core().read_model(str(root / "target.onnx")), str(root / "target.xml"),
                   compress_to_fp16=False)

@@ -11,10 +11,9 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 keras = pytest.importorskip("keras")
 
 import privmeter as pm  # noqa: E402
+from _graph_models import C, D, N, blobs  # noqa: E402
 from privmeter.models import KerasModel  # noqa: E402
 from privmeter.training import KerasTrainer, Store, keep_matrix, train_models  # noqa: E402
-
-N, D, C = 240, 6, 3
 
 
 def mlp(last: object | None = None) -> object:
@@ -27,11 +26,7 @@ def mlp(last: object | None = None) -> object:
 
 @pytest.fixture(scope="module")
 def data() -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(0)
-    centers = rng.normal(0, 1.5, size=(C, D))
-    y = rng.integers(0, C, size=N)
-    x = (centers[y] + rng.normal(size=(N, D))).astype(np.float32)
-    return x, y.astype(np.int64)
+    return blobs()
 
 
 @pytest.fixture(scope="module")

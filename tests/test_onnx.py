@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -13,47 +10,14 @@ pytest.importorskip("skl2onnx")
 torch = pytest.importorskip("torch")
 
 import privmeter as pm  # noqa: E402
+from _graph_models import C, D, N, TwoHeads, blobs, export, make_mlp  # noqa: E402
 from privmeter.models import OnnxModel  # noqa: E402
 from privmeter.training import SklearnTrainer, TorchTrainer  # noqa: E402
-
-N, D, C = 240, 6, 3
-
-
-def make_mlp() -> torch.nn.Module:
-    return torch.nn.Sequential(torch.nn.Linear(D, 32), torch.nn.ReLU(), torch.nn.Linear(32, C))
-
-
-class TwoHeads(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.body = torch.nn.Linear(D, 8)
-        self.head = torch.nn.Linear(8, C)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.body(x)
-        return self.head(h), h
-
-
-def export(module: torch.nn.Module, path: Path, *, dynamic: bool = True,
-           outputs: tuple[str, ...] = ("logits",), batch: int = 1) -> Path:
-    module.eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module, (torch.zeros(batch, D),), str(path), input_names=["x"],
-            output_names=list(outputs), dynamo=False,
-            dynamic_axes={"x": {0: "n"}, **{o: {0: "n"} for o in outputs}} if dynamic else None,
-        )
-    return path
 
 
 @pytest.fixture(scope="module")
 def data() -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(0)
-    centers = rng.normal(0, 1.5, size=(C, D))
-    y = rng.integers(0, C, size=N)
-    x = (centers[y] + rng.normal(size=(N, D))).astype(np.float32)
-    return x, y.astype(np.int64)
+    return blobs()
 
 
 @pytest.fixture(scope="module")
