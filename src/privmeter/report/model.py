@@ -669,13 +669,8 @@ def _check_canaries(d: dict[str, Any]) -> dict[str, Any]:
     if d.get("n_candidates") is not None:
         out["n_candidates"] = _int(d["n_candidates"], f"{w}.n_candidates")
     out["method"] = _text(d.get("method", "") or "", f"{w}.method")
-    items = _field(d, "canaries", w)
-    if not isinstance(items, (list, tuple)):
-        raise ValueError(f"extras {w}.canaries must be a list, got {items!r:.80}")
     rows = []
-    for i, k in enumerate(items):
-        kw = f"{w}.canaries[{i}]"
-        k = _object(k, kw)
+    for k, kw in _objects(d, "canaries", w):
         row = dict(k)
         row["text"] = _text(_field(k, "text", kw), f"{kw}.text")
         row["repetitions"] = _int(_field(k, "repetitions", kw), f"{kw}.repetitions")
@@ -690,6 +685,15 @@ def _check_canaries(d: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _objects(d: dict[str, Any], key: str, w: str) -> list[tuple[dict[str, Any], str]]:
+    """The JSON objects of the list ``d[key]``, each with its name for error messages."""
+    items = _field(d, key, w)
+    if not isinstance(items, (list, tuple)):
+        raise ValueError(f"extras {w}.{key} must be a list, got {items!r:.80}")
+    return [(_object(item, f"{w}.{key}[{i}]"), f"{w}.{key}[{i}]")
+            for i, item in enumerate(items)]
+
+
 DP_VERDICTS: tuple[str, ...] = ("consistent", "violated")
 
 
@@ -700,13 +704,8 @@ def _check_dp(d: dict[str, Any]) -> dict[str, Any]:
         out[k] = _real(d.get(k), f"{w}.{k}", lo=0.0, none=True)
     out["accountant"] = _text(d.get("accountant", "") or "", f"{w}.accountant")
     out["delta"] = _real(_field(d, "delta", w), f"{w}.delta", lo=0.0, hi=1.0)
-    bounds = _field(d, "lower_bounds", w)
-    if not isinstance(bounds, (list, tuple)):
-        raise ValueError(f"extras {w}.lower_bounds must be a list, got {bounds!r:.80}")
     rows = []
-    for i, b in enumerate(bounds):
-        bw = f"{w}.lower_bounds[{i}]"
-        b = _object(b, bw)
+    for b, bw in _objects(d, "lower_bounds", w):
         row = dict(b)
         row["method"] = _text(_field(b, "method", bw), f"{bw}.method")
         row["epsilon_lb"] = _real(_field(b, "epsilon_lb", bw), f"{bw}.epsilon_lb", lo=0.0)
