@@ -365,14 +365,7 @@ class Audit:
         self._check_text_options()
         self._check_models()
         self._check_dp_training()
-        store = self.store
-        if isinstance(store, (str, bytes)) or hasattr(store, "__fspath__"):
-            from privmeter.training import Store
-
-            # a cache folder is data: nothing in it may run code (pickles need an explicit
-            # store=Store(path, trust_pickle=True))
-            store = Store(store)  # type: ignore[arg-type]
-        self._store: Any = store
+        self._store: Any = _open_store(self.store)
 
     def _check_attack_inputs(self) -> None:
         """Every attack's parameters, and the reference models it needs, before training."""
@@ -393,13 +386,19 @@ class Audit:
                     "'population'"
                 )
 
+    def _target_access(self) -> Any:
+        """The user's target wrapped once in its model-access adapter."""
+        if "_target" not in self.__dict__:
+            self._target = as_model_access(self.target_model, n_classes=self._data.n_classes,
+                                           task=self._data.task)
+        return self._target
+
     def _target_framework(self) -> str:
         """`` (framework version)`` of the user's target, for the card (and Keras' note on
         where its logits come from)."""
         from privmeter.models.loading import framework_info
 
-        access = as_model_access(self.target_model, n_classes=self._data.n_classes,
-                                 task=self._data.task)
+        access = self._target_access()
         info = framework_info(access)
         text = f" ({info['framework']} {info['version']})".replace(" )", ")")
         note = getattr(access, "note", None)
@@ -413,8 +412,7 @@ class Audit:
         as not run, a named one is refused before anything trains."""
         if self.target_model is None:
             return
-        target = as_model_access(self.target_model, n_classes=self._data.n_classes,
-                                 task=self._data.task)
+        target = self._target_access()
         dropped: list[str] = []
         for label, name, _ in self._attacks:
             wanted = attack_info(name).signal
@@ -462,12 +460,7 @@ class Audit:
             if getattr(self, name) is not None:
                 raise ValueError(f"{name} is not used by the 'dp' game")
         self._data = as_data(self.dataset)
-        store = self.store
-        if isinstance(store, (str, bytes)) or hasattr(store, "__fspath__"):
-            from privmeter.training import Store
-
-            store = Store(store)  # type: ignore[arg-type]
-        self._store = store
+        self._store = _open_store(self.store)
 
     def _run_dp(self) -> Any:
         """The DP audit game: claimed against measured epsilon, as a report."""
@@ -692,8 +685,7 @@ class Audit:
         # rows of the keep matrix: the target first, then its references (model game)
         given: list[tuple[_build.ModelFactory, str | None]] = []
         if self.target_model is not None:
-            target = as_model_access(self.target_model, n_classes=d.n_classes, task=d.task)
-            given.append((functools.partial(_identity, target), None))
+            given.append((functools.partial(_identity, self._target_access()), None))
         n_given_first = len(given)
         if self._references is not None:
             keep = keep.copy()
@@ -986,6 +978,19 @@ class Audit:
             [str(x) for x in self._data.x[rows]], membership, best_auc=best.auc,
             best_auc_lo=float(best.auc_ci[0]), seed=self._seed, confidence=self.confidence,
         )
+
+
+def _open_store(store: Any) -> Any:
+    """A :class:`~privmeter.training.Store` for a folder path (a given store unchanged).
+
+    A cache folder is data: nothing in it may run code (pickles need an explicit
+    ``store=Store(path, trust_pickle=True)``).
+    """
+    if isinstance(store, (str, bytes)) or hasattr(store, "__fspath__"):
+        from privmeter.training import Store
+
+        return Store(store)
+    return store
 
 
 def _identity(model: Any) -> Any:
