@@ -9,7 +9,7 @@ config: digits MLP, 8 online reference models, trained here). For each task and 
 - the single attacks at their paper defaults: ``loss``, ``reference`` (Attack-R), ``lira``
   and ``rmia`` (online or offline, with the mode's references; offline RMIA tunes ``a`` on
   the references as its paper does);
-- ``auto`` with its defaults (up to 4 pseudo-targets, selection at the verdict's reference
+- ``auto`` with its defaults (up to 8 pseudo-targets, selection at the verdict's reference
   FPR, never the target's membership).
 
 Printed: TPR at 1% FPR with its Clopper-Pearson 95% CI, AUC, what ``auto`` chose, and its
@@ -128,14 +128,16 @@ def fmt(f: dict[str, Any]) -> str:
     return f"{100 * f['tpr']:5.1f}% [{100 * lo:4.1f}, {100 * hi:4.1f}]  AUC {f['auc']:.3f}"
 
 
-def compare(label: str, table: pm.SignalTable, mode: str) -> dict[str, Any]:
+def compare(label: str, table: pm.SignalTable, mode: str,
+            auto_params: dict[str, Any] | None = None) -> dict[str, Any]:
+    auto_params = auto_params or {}
     rows = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, params in DEFAULTS[mode]:
             rows[name] = figures(pm.run_attack(name, table, target=0, **params))
         t0 = time.perf_counter()
-        res = pm.run_attack("auto", table, target=0, online=mode == "online")
+        res = pm.run_attack("auto", table, target=0, online=mode == "online", **auto_params)
         wall = time.perf_counter() - t0
     auto = figures(res)
     best = max(rows, key=lambda n: (rows[n]["tpr"], rows[n]["auc"]))

@@ -43,7 +43,7 @@ def test_the_target_membership_and_signals_never_enter_the_selection() -> None:
     other = pm.run_attack("auto", _with_target_row(table, values=noise), target=0)
     assert other.extras["chosen"] == base.extras["chosen"]
     assert other.extras["candidates"] == base.extras["candidates"]
-    assert base.extras["n_pseudo_targets"] == 4 and 0 not in base.extras["pseudo_targets"]
+    assert base.extras["n_pseudo_targets"] == 8 and 0 not in base.extras["pseudo_targets"]
     assert base.extras["criterion"] == "tpr_at_fpr" and base.extras["level"] == 0.01
     assert base.extras["selection_seconds"] > 0
     assert set(base.extras["candidates"]) >= {c.name for c in candidate_grid(True)}
@@ -166,4 +166,52 @@ def test_params_are_validated() -> None:
                       candidates=["lira_per_point"])
     assert AutoParams(candidates=["lira", "rmia"]).candidates == ("lira", "rmia")  # type: ignore[arg-type]
     assert "auto" in pm.list_attacks()
-    assert pm.attack_info("auto").cites == ("ye2022", "carlini2022", "zarifzadeh2024")
+    assert pm.attack_info("auto").cites == ("ye2022", "carlini2022", "zarifzadeh2024",
+                                            "efron1975")
+
+
+def test_the_grid_holds_the_extensions_and_the_calibrated_variants() -> None:
+    online = {c.name: c for c in candidate_grid(True)}
+    offline = {c.name: c for c in candidate_grid(False)}
+    assert online["lira_gap"].params == {"online": True, "gap_prior": True}
+    assert online["lira_gap_b5"].params == {"online": True, "gap_prior": True,
+                                            "variance_bins": 5}
+    assert offline["lira_offline_gap"].params == {"online": False, "gap_prior": True}
+    assert online["rmia_t1_q"].transform == "population"
+    assert offline["lira_offline_gap_q"].transform == "population"
+    assert all(c.transform == "none" for n, c in online.items() if not n.endswith("_q"))
+
+
+def test_a_custom_signal_drops_the_calibrated_rmia_with_the_reason() -> None:
+    t = _table(1.0, seed=2)
+    custom = pm.SignalTable(t.values, t.membership, role=t.role, kind="custom",
+                            higher_is_member=True)
+    res = pm.run_attack("auto", custom, target=0)
+    assert "rmia_q" in res.extras["dropped"] and "probabilities" in res.extras["dropped"]["rmia_q"]
+    assert "lira_q" in res.extras["candidates"]
+
+
+def test_the_report_says_what_auto_chose_and_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    from privmeter.report import html, pdf
+
+    res = pm.run_attack("auto", _table(1.5, seed=4), target=0)
+    chosen = res.extras["chosen"]
+    report = pm.AuditReport([res], card={"game": "model"})
+    text = report.summary()
+    assert f"auto chose {chosen} on 8 pseudo-targets (mean TPR at 1% FPR " in text
+    page = html.render_html(report, figures={})
+    assert f"auto chose {chosen} by attacking 8 reference models (pseudo-targets)" in page
+    assert "never the target" in page and "(chosen)" in page
+    seen: list[str] = []
+    real = pdf._clean
+
+    def spy(value: object) -> str:
+        out = real(value)
+        seen.append(out)
+        return out
+
+    monkeypatch.setattr(pdf, "_clean", spy)
+    assert pdf.render_pdf(report, figures={}).startswith(b"%PDF-")
+    cells = "\n".join(seen)
+    assert f"auto chose {chosen} by attacking 8" in cells and f"{chosen} (chosen)" in cells
+    assert "candidates › " not in cells  # the full ranking stays in the JSON

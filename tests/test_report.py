@@ -672,8 +672,8 @@ def test_methods_describe_the_attacks_run_with_their_papers() -> None:
     assert "Shadow models" not in terms  # not run
     # numbered as before the bibliography: the attacks' papers first
     assert [refs[n].split(",")[0] for n in sorted(refs)] == [
-        "S. Yeom", "J. Ye", "N. Carlini", "S. Zarifzadeh", "C. J. Clopper", "E. R. DeLong",
-        "P. Kairouz", "M. Jagielski",
+        "S. Yeom", "J. Ye", "N. Carlini", "S. Zarifzadeh", "B. Efron", "C. J. Clopper",
+        "E. R. DeLong", "P. Kairouz", "M. Jagielski",
     ]
 
 

@@ -198,6 +198,9 @@ REFERENCES: dict[str, Reference] = {
     "holm1979": Reference(
         "S. Holm", "A Simple Sequentially Rejective Multiple Test Procedure",
         "Scandinavian Journal of Statistics", 1979, volume="6(2)"),
+    "efron1975": Reference(
+        "B. Efron, C. Morris", "Data Analysis Using Stein's Estimator and its Generalizations",
+        "Journal of the American Statistical Association", 1975, volume="70(350)"),
     "hayes2025": Reference(
         "J. Hayes, I. Shumailov, C. A. Choquette-Choo, M. Jagielski, G. Kaissis, K. Lee, "
         "M. Nasr, S. Ghalebikesabi, N. Mireshghallah, M. S. M. S. Annamalai, I. Shilov, "

@@ -61,6 +61,7 @@ from privmeter.attacks._registry import (
     make_params,
     register_attack,
 )
+from privmeter.attacks.calibration import population_quantiles
 from privmeter.table import SignalTable
 
 __all__ = [
@@ -82,50 +83,73 @@ class Candidate:
     """One entry of the selection grid: a registered attack, its parameters, its queries.
 
     ``queries`` is ``"all"`` (every query of the table, as the attack combines them) or
-    ``"first"`` (only the first query: the unaugmented point).
+    ``"first"`` (only the first query: the unaugmented point). ``transform`` is ``"none"`` or
+    ``"population"``: the attack reads
+    :func:`~privmeter.attacks.calibration.population_quantiles` of the table (each model's
+    signal as a normal score among its own population non-members).
     """
 
     name: str
     attack: str
     params: dict[str, Any] = field(default_factory=dict)
     queries: str = "all"
+    transform: str = "none"
 
 
 def candidate_grid(online: bool, n_queries: int = 1) -> list[Candidate]:
     """The candidates ``auto`` evaluates for an online or offline audit.
 
-    Online: LOSS, Attack-R, LiRA online (fixed and per-point variance) and offline, RMIA
+    Online: LOSS, Attack-R, LiRA online (fixed and per-point variance) and offline, LiRA
+    online with privmeter's extensions (``gap_prior``, ``variance_bins=5`` and both), RMIA
     online at temperatures 1, 2 (its default) and 4. Offline: LOSS, Attack-R, LiRA offline
-    (fixed and per-point variance), RMIA offline at temperatures 1, 2 and 4, each with ``a``
-    tuned by RMIA's own procedure (``a="auto"``). With several queries per point, RMIA with
-    ``gamma=2`` (the majority vote of the paper) and first-query-only variants (suffix
-    ``:q1``) of LiRA and RMIA are added.
+    (fixed and per-point variance, and with the extensions), RMIA offline at temperatures 1, 2
+    and 4, each with ``a`` tuned by RMIA's own procedure (``a="auto"``). The main LiRA and
+    RMIA variants also run on the population-calibrated table (suffix ``_q``, see
+    :func:`~privmeter.attacks.calibration.population_quantiles`). With several queries per
+    point, RMIA with ``gamma=2`` (the majority vote of the paper) and first-query-only
+    variants (suffix ``:q1``) of LiRA and RMIA are added.
 
     Examples
     --------
     >>> [c.name for c in candidate_grid(True)][:4]
     ['loss', 'reference', 'lira', 'lira_per_point']
+    >>> [c.name for c in candidate_grid(False)][-2:]
+    ['rmia_offline_t1_q', 'rmia_offline_t4_q']
     """
     c: list[Candidate] = [Candidate("loss", "loss"), Candidate("reference", "reference")]
+    gap = {"gap_prior": True}
+    bins = {"variance_bins": 5}
     if online:
+        lira: dict[str, Any] = {"online": True}
         c += [
-            Candidate("lira", "lira", {"online": True}),
-            Candidate("lira_per_point", "lira", {"online": True, "fix_variance": False}),
+            Candidate("lira", "lira", lira),
+            Candidate("lira_per_point", "lira", {**lira, "fix_variance": False}),
             Candidate("lira_offline", "lira", {"online": False}),
         ]
         rmia: dict[str, Any] = {"online": True}
+        prefix_l = "lira"
     else:
+        lira = {"online": False}
         c += [
-            Candidate("lira_offline", "lira", {"online": False}),
-            Candidate("lira_offline_per_point", "lira", {"online": False, "fix_variance": False}),
+            Candidate("lira_offline", "lira", lira),
+            Candidate("lira_offline_per_point", "lira", {**lira, "fix_variance": False}),
         ]
         rmia = {"online": False, "a": "auto"}
+        prefix_l = "lira_offline"
+    c += [
+        Candidate(f"{prefix_l}_gap", "lira", {**lira, **gap}),
+        Candidate(f"{prefix_l}_b5", "lira", {**lira, **bins}),
+        Candidate(f"{prefix_l}_gap_b5", "lira", {**lira, **gap, **bins}),
+    ]
     prefix = "rmia" if online else "rmia_offline"
     c += [
         Candidate(prefix, "rmia", {**rmia, "temperature": 2.0}),
         Candidate(f"{prefix}_t1", "rmia", {**rmia, "temperature": 1.0}),
         Candidate(f"{prefix}_t4", "rmia", {**rmia, "temperature": 4.0}),
     ]
+    calibrated = (prefix_l, f"{prefix_l}_gap", prefix, f"{prefix}_t1", f"{prefix}_t4")
+    c += [dataclasses.replace(x, name=f"{x.name}_q", transform="population")
+          for x in list(c) if x.name in calibrated]
     if n_queries > 1:
         c.append(Candidate(f"{prefix}_g2", "rmia", {**rmia, "temperature": 2.0, "gamma": 2.0}))
         main = ("lira", prefix) if online else ("lira_offline", prefix)
@@ -150,7 +174,7 @@ class AutoParams:
                   "(OUT references only)"},
     )
     max_pseudo_targets: int = field(
-        default=4,
+        default=8,
         metadata={"help": "at most this many reference models are attacked as pseudo-targets"},
     )
     candidates: tuple[str, ...] | None = field(
@@ -209,7 +233,7 @@ class AutoParams:
 
 # ------------------------------------------------------------------ pseudo-targets
 def pseudo_target_tables(
-    table: SignalTable, target: int, *, max_pseudo_targets: int = 4, seed: int | None = None
+    table: SignalTable, target: int, *, max_pseudo_targets: int = 8, seed: int | None = None
 ) -> list[tuple[SignalTable, int, int, str]]:
     """The pseudo-target games: ``(table, pseudo index in it, model index, rule)`` tuples.
 
@@ -276,6 +300,11 @@ def _run(cand: Candidate, table: SignalTable, target: int, seed: int | None) -> 
     if cand.attack == "rmia":
         params["seed"] = seed
     t = _first_query(table) if cand.queries == "first" and table.n_queries > 1 else table
+    if cand.transform == "population":
+        if cand.attack == "rmia" and t.kind == "custom":
+            # RMIA reads probabilities, which a custom signal does not give (calibrated or not)
+            raise ValueError("RMIA needs probabilities; the table holds a 'custom' signal")
+        t = population_quantiles(t)
     out: AttackOutput = spec.fn(t, target, make_params(spec, params))
     return out
 
@@ -336,7 +365,7 @@ def auto_attack(table: SignalTable, target: int, params: AutoParams) -> AttackOu
     >>> t = pm.SignalTable(vals, mem, role=["audit"] * 400 + ["population"] * 200)
     >>> res = pm.run_attack("auto", t, target=0)
     >>> res.extras["n_pseudo_targets"], res.auc > 0.75
-    (4, True)
+    (8, True)
     """
     t0 = time.perf_counter()
     grid = candidate_grid(params.online, table.n_queries)
@@ -409,7 +438,8 @@ def auto_attack(table: SignalTable, target: int, params: AutoParams) -> AttackOu
     extras: dict[str, Any] = {
         "chosen": chosen,
         "chosen_attacks": [
-            {"name": c.name, "attack": c.attack, "params": dict(c.params), "queries": c.queries}
+            {"name": c.name, "attack": c.attack, "params": dict(c.params), "queries": c.queries,
+             "transform": c.transform}
             for c in members
         ],
         "criterion": "auc" if level is None else "tpr_at_fpr",
@@ -451,7 +481,7 @@ def _fallback(table: SignalTable, target: int, params: AutoParams, grid: list[Ca
         return AttackOutput(out.scores, {
             "chosen": n,
             "chosen_attacks": [{"name": c.name, "attack": c.attack, "params": dict(c.params),
-                                "queries": c.queries}],
+                                "queries": c.queries, "transform": c.transform}],
             "fallback": why,
             "n_pseudo_targets": 0,
             "selection_seconds": time.perf_counter() - t0,
@@ -469,10 +499,12 @@ register_attack(
         "(S&P 2022) and Zarifzadeh et al. (ICML 2024)",
         summary="chooses the attack (and its parameters, queries, or a rank-mean combination) "
         "by attacking reference models with the others, never the target, then runs it once",
-        cites=("ye2022", "carlini2022", "zarifzadeh2024"),
+        cites=("ye2022", "carlini2022", "zarifzadeh2024", "efron1975"),
         title="Auto (pseudo-target selection)",
         method="privmeter's own selection procedure: each candidate attack (LOSS, Attack-R, "
-        "LiRA and RMIA variants) attacks up to 4 reference models with the remaining ones; "
+        "LiRA and RMIA variants, among them LiRA with an empirical-Bayes prior on each "
+        "point's IN-OUT gap and attacks on population-calibrated signals) attacks up to 8 "
+        "reference models with the remaining ones; "
         "the one with the highest TPR at the reference FPR on these pseudo-targets runs once "
         "on the target. The target's membership is never used for the choice.",
     )

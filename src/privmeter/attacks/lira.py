@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
-from privmeter._validation import check_bool
+from privmeter._validation import check_bool, check_int
 from privmeter.attacks._common import (
     gaussian_margin,
     require_in_and_out_refs,
@@ -25,7 +25,9 @@ __all__ = [
     "LiraParams",
     "combined_global_var",
     "lira_attack",
+    "quantile_bins",
     "reference_stats",
+    "shrink_gap",
 ]
 
 _CHUNK = 8192
@@ -52,8 +54,29 @@ class LiraParams:
         },
     )
 
+    gap_prior: bool = field(
+        default=False,
+        metadata={
+            "help": "borrow strength across points for the IN-OUT gap (privmeter's extension): "
+            "online, each point's gap is shrunk toward that of points at the same signal "
+            "level (empirical Bayes); offline, the IN mean is the OUT mean plus the gap "
+            "learned on the non-audit points some references trained on"
+        },
+    )
+    variance_bins: int = field(
+        default=1,
+        metadata={
+            "help": "with the pooled variance: pool within this many quantile bins of the "
+            "points' mean reference signal (1: one pooled variance, the paper's)"
+        },
+    )
+
     def __post_init__(self) -> None:
         check_bool("online", self.online)
+        check_bool("gap_prior", self.gap_prior)
+        object.__setattr__(
+            self, "variance_bins", check_int("variance_bins", self.variance_bins, minimum=1)
+        )
         if self.fix_variance is not None and not isinstance(self.fix_variance, (bool, np.bool_)):
             raise ValueError(f"fix_variance must be True, False or None, got {self.fix_variance!r}")
 
@@ -228,6 +251,129 @@ def reference_stats(
     return fit(acc["s_in"], acc["q_in"], c_in), fit(acc["s_out"], acc["q_out"], c_out)
 
 
+#: Each bin of the gap prior and of the binned variance holds at least this many points.
+_MIN_BIN = 25
+#: Number of quantile bins of the gap prior (fewer when there are too few points).
+_GAP_BINS = 20
+#: A binned variance is floored at this fraction of the pooled one: a bin whose reference
+#: signals coincide (saturated outputs of a random forest) must not make the ratio explode.
+_BIN_VAR_FLOOR = 1e-2
+
+
+def quantile_bins(
+    x: NDArray[np.float64], n_bins: int, edges_from: NDArray[np.float64] | None = None
+) -> tuple[NDArray[np.int64], int]:
+    """Index of the quantile bin of each value of ``x``, and the number of bins.
+
+    The bin edges are the quantiles of ``edges_from`` (default ``x``), with at most
+    ``n_bins`` bins and at least :data:`_MIN_BIN` values of ``edges_from`` per bin on average.
+
+    Examples
+    --------
+    >>> b, k = quantile_bins(np.arange(100.0), 4)
+    >>> k, np.bincount(b).tolist()
+    (4, [25, 25, 25, 25])
+    """
+    ref = x if edges_from is None else edges_from
+    k = max(1, min(int(n_bins), ref.size // _MIN_BIN))
+    edges = np.quantile(ref, np.linspace(0.0, 1.0, k + 1)[1:-1])
+    return np.asarray(np.searchsorted(edges, x, side="right"), dtype=np.int64), k
+
+
+def _binned_var(
+    ss: NDArray[np.float64], count: NDArray[np.int64], level: NDArray[np.float64],
+    pooled: NDArray[np.float64], n_bins: int, query_level: NDArray[np.float64] | None = None,
+) -> NDArray[np.float64]:
+    """Pooled within-point variance inside quantile bins of ``level`` (per query column).
+
+    ``ss`` (n, Q) and ``count`` (n,) are the per-point squared deviations and model counts of
+    the fitted points, ``level`` (n, Q) their bin key; the result has the shape of
+    ``query_level`` (the points to score; default the fitted points). A bin without a degree
+    of freedom takes the pooled variance; every bin is floored at ``_BIN_VAR_FLOOR`` x pooled.
+    """
+    dof = np.maximum(count - 1, 0).astype(np.float64)
+    ql = level if query_level is None else query_level
+    out = np.empty(ql.shape, dtype=np.float64)
+    for q in range(ql.shape[1]):
+        b, k = quantile_bins(level[:, q], n_bins)
+        edges_b, _ = quantile_bins(ql[:, q], n_bins, edges_from=level[:, q])
+        num = np.bincount(b, weights=ss[:, q], minlength=k)
+        den = np.bincount(b, weights=dof, minlength=k)
+        var = np.where(den > 0, num / np.maximum(den, 1.0), pooled[q])
+        out[:, q] = np.maximum(var, _BIN_VAR_FLOOR * pooled[q])[edges_b]
+    return out
+
+
+def shrink_gap(
+    mu_in: NDArray[np.float64], mu_out: NDArray[np.float64],
+    se2: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Empirical-Bayes shrinkage of the per-point IN-OUT gap (online LiRA's ``gap_prior``).
+
+    With few reference models, the gap ``d = mu_in - mu_out`` of a point is a noisy estimate
+    (sampling variance ``se2 = s_in^2 / n_in + s_out^2 / n_out``): a non-member whose gap is
+    large by chance reads as a member. Following Efron & Morris (1975), the points are
+    grouped by their signal level ``(mu_in + mu_out) / 2`` (quantile bins); within a bin the
+    gaps are modelled as ``d_true ~ N(f, tau^2)``, with ``f`` the bin's mean gap and ``tau^2``
+    its variance of gaps minus the mean sampling variance (at least 0), and each gap is
+    replaced by its posterior mean ``f + tau^2 / (tau^2 + se2) (d - f)``. The midpoint of the
+    two means is kept. Returns the new ``(mu_in, mu_out)`` (shape (n, Q)).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> level = rng.normal(0, 3, size=(400, 1))  # the points' signal levels
+    >>> gap = 1.0 + rng.normal(0, 1, size=(400, 1))  # true gap 1, estimated with variance 1
+    >>> mi, mo = shrink_gap(level + gap / 2, level - gap / 2, np.ones_like(gap))
+    >>> bool(np.abs(mi - mo - 1).mean() < np.abs(gap - 1).mean() / 2)
+    True
+    """
+    d = mu_in - mu_out
+    mid = (mu_in + mu_out) / 2.0
+    new = np.empty_like(d)
+    for q in range(d.shape[1]):
+        b, k = quantile_bins(mid[:, q], _GAP_BINS)
+        cnt = np.bincount(b, minlength=k).astype(np.float64)
+        f = np.bincount(b, weights=d[:, q], minlength=k) / np.maximum(cnt, 1.0)
+        resid = d[:, q] - f[b]
+        vd = np.bincount(b, weights=resid**2, minlength=k) / np.maximum(cnt - 1.0, 1.0)
+        s2m = np.bincount(b, weights=se2[:, q], minlength=k) / np.maximum(cnt, 1.0)
+        tau2 = np.maximum(vd - s2m, 0.0)[b]
+        tot = tau2 + se2[:, q]
+        w = np.where(tot > 0, tau2 / np.where(tot > 0, tot, 1.0), 1.0)
+        new[:, q] = f[b] + w * resid
+    return mid + new / 2.0, mid - new / 2.0
+
+
+def _learned_gap(
+    phi: NDArray[np.float64], membership: NDArray[np.bool_], target: int,
+    fit: NDArray[np.int64], mu_out: NDArray[np.float64], variance_bins: int,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Offline ``gap_prior``: the IN mean and IN variance of points no reference trained on.
+
+    On the ``fit`` points (non-audit points with IN and OUT references) the gap ``mu_in -
+    mu_out`` is averaged within quantile bins of ``mu_out``; an audit point takes the mean gap
+    of its bin (by its own OUT mean) and the pooled IN variance of the fit points (within the
+    same bins with ``variance_bins > 1``). Returns ``(mu_in, var_in)`` for the audit points.
+    """
+    fin, fout = reference_stats(phi, membership, target, fit, balance=False)
+    gap = fin.mean - fout.mean
+    shift = np.empty_like(mu_out)
+    for q in range(mu_out.shape[1]):
+        b, k = quantile_bins(fout.mean[:, q], _GAP_BINS)
+        cnt = np.bincount(b, minlength=k).astype(np.float64)
+        f = np.bincount(b, weights=gap[:, q], minlength=k) / np.maximum(cnt, 1.0)
+        ba, _ = quantile_bins(mu_out[:, q], _GAP_BINS, edges_from=fout.mean[:, q])
+        shift[:, q] = f[ba]
+    pooled = fin.pooled_var if fin.pooled_defined else fout.pooled_var
+    if variance_bins > 1:
+        var_in = _binned_var(fin.ss if fin.ss is not None else np.zeros_like(gap), fin.count,
+                             fout.mean, pooled, variance_bins, query_level=mu_out)
+    else:
+        var_in = np.broadcast_to(np.asarray(pooled), mu_out.shape).copy()
+    return mu_out + shift, var_in
+
+
 def _log_normal_pdf(
     x: NDArray[np.float64], mu: NDArray[np.float64], var: NDArray[np.float64]
 ) -> NDArray[np.float64]:
@@ -255,7 +401,21 @@ def lira_attack(table: SignalTable, target: int, params: LiraParams) -> AttackOu
     variance, which makes the score linear in the target's signal, ``(mu_in - mu_out) (phi -
     (mu_in + mu_out) / 2) / s^2``. (Before, one reference per side left the variance undefined,
     floored at 1e-300: scores of 1e300 and false alarms on null models.)
-    ``extras["variance_estimator"]`` says which was used. Several queries (augmentations) are
+    ``extras["variance_estimator"]`` says which was used.
+
+    Two extensions of privmeter's own (off by default, so that ``lira`` is the paper's
+    attack; ``auto`` chooses them on pseudo-targets): ``variance_bins=k`` pools the variance
+    within ``k`` quantile bins of the points' mean reference signal instead of over all points
+    (a confident point's margins vary less than a hard point's), and ``gap_prior`` borrows
+    strength across points for the IN-OUT gap. Online, each point's gap is shrunk toward the
+    mean gap of the points at the same signal level by empirical Bayes (Efron & Morris 1975;
+    :func:`shrink_gap`), which removes the false alarms of points whose few IN references
+    happened to be confident. Offline, where no reference trained on an audit point, the IN
+    mean is the OUT mean plus the gap learned, as a function of the OUT mean, on the
+    non-audit points that some references trained on and others did not, and the score is
+    the two-sided ratio.
+
+    Several queries (augmentations) are
     treated as independent Gaussians (the paper's diagonal approximation). Online, the IN and
     OUT fits of a point use equally many references (the smaller count): with unequal counts the
     ratio of the two fits is biased, and with a balanced design and the target left out (the
@@ -327,24 +487,72 @@ def lira_attack(table: SignalTable, target: int, params: LiraParams) -> AttackOu
         estimator = "pooled" if out_stats.pooled_defined else "global"
         var_out = out_stats.variance(fix_variance=True)
         var_in = in_stats.variance(fix_variance=True) if params.online else None
+    if params.variance_bins > 1:
+        if not fix:
+            raise ValueError(
+                f"variance_bins={params.variance_bins} bins the pooled variance, but this run "
+                "uses per-point variances; use fix_variance=True (or None) with variance_bins"
+            )
+        if out_stats.pooled_defined and (not params.online or in_stats.pooled_defined):
+            estimator = f"pooled in {params.variance_bins} bins"
+            if params.online:
+                level = (in_stats.mean + out_stats.mean) / 2.0
+                assert in_stats.ss is not None
+                var_in = _binned_var(in_stats.ss, in_stats.count, level, in_stats.pooled_var,
+                                     params.variance_bins)
+            else:
+                level = out_stats.mean
+            assert out_stats.ss is not None
+            var_out = _binned_var(out_stats.ss, out_stats.count, level, out_stats.pooled_var,
+                                  params.variance_bins)
+    mu_in = in_stats.mean
+    mu_out = out_stats.mean
+    if params.gap_prior and params.online:
+        assert var_in is not None
+        se2 = var_in / np.maximum(in_stats.count, 1)[:, None] + var_out / np.maximum(
+            out_stats.count, 1)[:, None]
+        mu_in, mu_out = shrink_gap(in_stats.mean, out_stats.mean, se2)
+    elif params.gap_prior:
+        ref_rows = np.ones(table.n_models, dtype=bool)
+        ref_rows[target] = False
+        mem_r = table.membership[ref_rows]
+        n_in_all = mem_r.sum(axis=0)
+        fit = np.flatnonzero(~audit & (n_in_all >= 1) & (n_in_all < mem_r.shape[0]))
+        if fit.size < _MIN_BIN:
+            raise ValueError(
+                f"offline LiRA with gap_prior learns the IN-OUT gap on non-audit points that "
+                f"some reference models trained on and others did not, and needs at least "
+                f"{_MIN_BIN} of them; this table has {fit.size}. Train the offline references "
+                "on part of the population (privmeter's offline references do), or use "
+                "gap_prior=False"
+            )
+        mu_in, var_in = _learned_gap(phi, table.membership, target, fit, out_stats.mean,
+                                     params.variance_bins if fix else 1)
     extras: dict[str, Any] = {
         "fix_variance": fix,
         "variance_estimator": estimator,
+        "gap_prior": params.gap_prior,
         "n_reference_models": n_refs,
         **saturation,
     }
-    if fix:
+    binned = estimator.startswith("pooled in")
+    if fix and not binned:
         extras["std_out"] = _std_list(var_out[0], saturation)
     if out_stats.pooled_defined:
         extras["pooled_std_out"] = _std_list(out_stats.pooled_var, saturation)
     if params.online:
         assert var_in is not None
-        if fix:
+        if fix and not binned:
             extras["std_in"] = _std_list(var_in[0], saturation)
         if in_stats.pooled_defined:
             extras["pooled_std_in"] = _std_list(in_stats.pooled_var, saturation)
         score = (
-            _log_normal_pdf(x, in_stats.mean, var_in) - _log_normal_pdf(x, out_stats.mean, var_out)
+            _log_normal_pdf(x, mu_in, var_in) - _log_normal_pdf(x, mu_out, var_out)
+        ).sum(axis=-1)
+    elif params.gap_prior:
+        assert var_in is not None
+        score = (
+            _log_normal_pdf(x, mu_in, var_in) - _log_normal_pdf(x, mu_out, var_out)
         ).sum(axis=-1)
     else:
         z = (x - out_stats.mean) / np.sqrt(var_out)

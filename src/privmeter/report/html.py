@@ -293,6 +293,7 @@ def build_context(
                 "seed": "—" if r.seed is None else str(r.seed),
                 "params": flatten_card(r.params),
                 "extras": flatten_card(r.extras),
+                "auto": tables.auto_summary(r.extras) if r.attack == "auto" else None,
                 "tpr_rows": _tpr_rows(r),
                 "roc_png": figs.get(roc_name),
                 "hist_png": figs.get(hist_name),

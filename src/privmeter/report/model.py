@@ -431,6 +431,10 @@ class AuditReport:
                 f"{tables.BLIND_LABEL}: a classifier on the texts alone, without the model; "
                 "it is not part of the verdict."
             )
+        for r, lab in zip(self.results, self.labels, strict=True):
+            auto = tables.auto_summary(r.extras) if r.attack == "auto" else None
+            if auto:
+                lines.append(f"{lab} {auto['short']}.")
         canaries = self.extras.get("canaries")
         if canaries and canaries["canaries"]:
             lines.append(f"{tables.canary_line(canaries)}.")

@@ -381,11 +381,24 @@ def render_pdf(report: AuditReport, *, figures: Mapping[str, bytes] | None = Non
             widths=(18, 40, 72, 28, 22),
             align=("RIGHT", "RIGHT", "RIGHT", "RIGHT", "RIGHT"),
         )
+        extras = a["extras"]
+        if a.get("auto"):
+            w.text(a["auto"]["text"], size=8.5)
+            if a["auto"]["rows"]:
+                w.table(
+                    ["Candidate (best first)", f"Mean pseudo-target {a['auto']['what']}",
+                     "Mean pseudo-target AUC"],
+                    [[r["name"] + (" (chosen)" if r["chosen"] else ""), r["score"], r["auc"]]
+                     for r in a["auto"]["rows"]],
+                    widths=(90, 50, 40), size=7.5,
+                )
+            # the summary table shows the best candidates; the full ranking stays in the JSON
+            extras = [kv for kv in extras if not kv[0].startswith("candidates › ")]
         w.image(a["hist_png"], width=100,
                 caption="Scores of members and non-members: the more they overlap, the "
                 "weaker the attack.")
-        if a["params"] or a["extras"]:
-            w.table(["Parameter", "Value"], [*a["params"], *a["extras"]], widths=(55, 125),
+        if a["params"] or extras:
+            w.table(["Parameter", "Value"], [*a["params"], *extras], widths=(55, 125),
                     size=7.5)
 
     # most exposed records

@@ -11,7 +11,7 @@ import io
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +33,7 @@ __all__ = [
     "ClassFigures",
     "ExposedRecord",
     "attack_labels",
+    "auto_summary",
     "blind_row",
     "blind_warning",
     "canary_rows",
@@ -133,6 +134,61 @@ def fmt_value(value: Any, *, max_chars: int = 300) -> str:
     if len(text) > max_chars:
         text = f"{text[:max_chars]}… ({len(text):,} characters; see results.json)"
     return text
+
+
+def auto_summary(extras: Mapping[str, Any], top: int = 5) -> dict[str, Any] | None:
+    """What the ``auto`` attack chose and why, in words and as a short table.
+
+    Returns ``None`` for extras that are not ``auto``'s. ``text`` is one sentence (the choice,
+    the pseudo-targets, the criterion); ``rows`` holds the ``top`` best candidates as
+    ``{name, score, auc, chosen}`` strings, best first; ``short`` is a clause for the text
+    summary (``"chose lira_gap on 8 pseudo-targets (mean TPR at 1% FPR 12.0%)"``).
+
+    Examples
+    --------
+    >>> ex = {"chosen": "lira_gap", "n_pseudo_targets": 8, "criterion": "tpr_at_fpr",
+    ...       "level": 0.01, "candidates": {"lira_gap": {"score": 0.12, "auc": 0.7},
+    ...                                     "rmia": {"score": 0.1, "auc": 0.71}}}
+    >>> s = auto_summary(ex)
+    >>> s["text"][:60]
+    'auto chose lira_gap by attacking 8 reference models (pseudo-'
+    >>> [r["name"] for r in s["rows"]], s["rows"][0]["chosen"]
+    (['lira_gap', 'rmia'], True)
+    """
+    chosen = extras.get("chosen")
+    if not isinstance(chosen, str):
+        return None
+    if extras.get("fallback"):
+        return {"text": f"auto found no pseudo-target ({extras['fallback']}), so it ran "
+                        f"{chosen}, the first default of its mode that could run.", "rows": [],
+                "short": f"ran {chosen} (no pseudo-target to choose on)"}
+    n = int(extras.get("n_pseudo_targets", 0))
+    level = extras.get("level")
+    by_auc = extras.get("criterion") == "auc" or level is None
+    what = "AUC" if level is None or by_auc else f"TPR at {fmt_level(float(level))} FPR"
+    cands = extras.get("candidates") or {}
+    rows = []
+    for name, row in list(cands.items())[:top]:
+        if not isinstance(row, Mapping):
+            continue
+        rows.append({
+            "name": str(name),
+            "score": f"{float(row.get('score', float('nan'))):.3f}" if by_auc
+            else fmt_pct(float(row.get("score", float("nan")))),
+            "auc": f"{float(row.get('auc', float('nan'))):.3f}",
+            "chosen": name == chosen,
+        })
+    best = cands.get(chosen) if isinstance(cands, Mapping) else None
+    figure = ""
+    short = f"chose {chosen} on {n} pseudo-targets"
+    if isinstance(best, Mapping) and "score" in best:
+        val = (f"{float(best['score']):.3f}" if by_auc else fmt_pct(float(best["score"])))
+        figure = f": its mean {what} over them was {val}"
+        short += f" (mean {what} {val})"
+    text = (f"auto chose {chosen} by attacking {n} reference models (pseudo-targets) with the "
+            f"others, never the target, and ranking {len(cands)} candidates by their mean "
+            f"{what}{figure}. The choice then ran once on the target.")
+    return {"text": text, "rows": rows, "what": what, "short": short}
 
 
 def attack_labels(results: Sequence[AttackResult]) -> list[str]:
