@@ -36,7 +36,7 @@ bench: $(STAMP)
 
 # pseudo-target selection (auto) against the best default attack: a few minutes
 bench-auto: $(STAMP)
-	$(PY) benchmarks/bench_auto.py
+	$(PY) benchmarks/bench_auto.py --text-demo
 
 bench-peers: $(STAMP)
 	$(PY) benchmarks/peers/run.py

@@ -392,6 +392,7 @@ def render_pdf(report: AuditReport, *, figures: Mapping[str, bytes] | None = Non
                      for r in a["auto"]["rows"]],
                     widths=(90, 50, 40), size=7.5,
                 )
+                w.muted(a["auto"]["legend"])
             # the summary table shows the best candidates; the full ranking stays in the JSON
             extras = [kv for kv in extras if not kv[0].startswith("candidates › ")]
         w.image(a["hist_png"], width=100,

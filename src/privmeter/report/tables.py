@@ -136,6 +136,16 @@ def fmt_value(value: Any, *, max_chars: int = 300) -> str:
     return text
 
 
+#: How to read ``auto``'s candidate names (under its table in the report).
+AUTO_LEGEND = (
+    "Names: the attack, then its variant: _offline (OUT references only), _per_point "
+    "(per-point variance), _gap (LiRA's empirical-Bayes prior on the IN-OUT gap), _b5 (variance "
+    "pooled in 5 bins of the signal level), _t1/_t4 (RMIA temperature 1 or 4; 2 otherwise), "
+    "_q (signals calibrated on each model's population non-members), :q1 (first query only); "
+    "mean_rank(a+b): the mean of a's and b's rank-normalised scores."
+)
+
+
 def auto_summary(extras: Mapping[str, Any], top: int = 5) -> dict[str, Any] | None:
     """What the ``auto`` attack chose and why, in words and as a short table.
 
@@ -188,7 +198,7 @@ def auto_summary(extras: Mapping[str, Any], top: int = 5) -> dict[str, Any] | No
     text = (f"auto chose {chosen} by attacking {n} reference models (pseudo-targets) with the "
             f"others, never the target, and ranking {len(cands)} candidates by their mean "
             f"{what}{figure}. The choice then ran once on the target.")
-    return {"text": text, "rows": rows, "what": what, "short": short}
+    return {"text": text, "rows": rows, "what": what, "short": short, "legend": AUTO_LEGEND}
 
 
 def attack_labels(results: Sequence[AttackResult]) -> list[str]:
