@@ -48,3 +48,21 @@ def gaussian_table(
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+def pdf_text_cells(report: pm.AuditReport, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Render ``report`` as a PDF (no figures) and return every text cell it wrote, as the
+    PDF writer cleaned it (a spy on ``pdf._clean``): the PDF's text without a PDF parser."""
+    from privmeter.report import pdf
+
+    seen: list[str] = []
+    real = pdf._clean
+
+    def spy(text: object) -> str:
+        out = real(text)
+        seen.append(out)
+        return out
+
+    monkeypatch.setattr(pdf, "_clean", spy)
+    assert pdf.render_pdf(report, figures={}).startswith(b"%PDF-")
+    return seen

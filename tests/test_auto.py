@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import privmeter as pm
-from conftest import balanced_membership, gaussian_table
+from conftest import balanced_membership, gaussian_table, pdf_text_cells
 from privmeter.attacks.auto import AutoParams, candidate_grid, pseudo_target_tables
 
 
@@ -192,7 +192,7 @@ def test_a_custom_signal_drops_the_calibrated_rmia_with_the_reason() -> None:
 
 
 def test_the_report_says_what_auto_chose_and_why(monkeypatch: pytest.MonkeyPatch) -> None:
-    from privmeter.report import html, pdf
+    from privmeter.report import html
 
     res = pm.run_attack("auto", _table(1.5, seed=4), target=0)
     chosen = res.extras["chosen"]
@@ -202,16 +202,6 @@ def test_the_report_says_what_auto_chose_and_why(monkeypatch: pytest.MonkeyPatch
     page = html.render_html(report, figures={})
     assert f"auto chose {chosen} by attacking 8 reference models (pseudo-targets)" in page
     assert "never the target" in page and "(chosen)" in page
-    seen: list[str] = []
-    real = pdf._clean
-
-    def spy(value: object) -> str:
-        out = real(value)
-        seen.append(out)
-        return out
-
-    monkeypatch.setattr(pdf, "_clean", spy)
-    assert pdf.render_pdf(report, figures={}).startswith(b"%PDF-")
-    cells = "\n".join(seen)
+    cells = "\n".join(pdf_text_cells(report, monkeypatch))
     assert f"auto chose {chosen} by attacking 8" in cells and f"{chosen} (chosen)" in cells
     assert "candidates › " not in cells  # the full ranking stays in the JSON

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from conftest import pdf_text_cells
 from privmeter.report import AuditReport, RecordData, tables
 from privmeter.report.html import TOKEN_BIN_EDGES, render_html, token_class
 from privmeter.result import AttackResult
@@ -342,19 +343,7 @@ def test_pdf_shows_plain_texts_with_missing_glyphs_replaced(
     report: AuditReport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("fpdf")
-    from privmeter.report import pdf
-
-    seen: list[str] = []
-    real = pdf._clean
-
-    def spy(text: object) -> str:
-        out = real(text)
-        seen.append(out)
-        return out
-
-    monkeypatch.setattr(pdf, "_clean", spy)
-    data = pdf.render_pdf(report, figures={})
-    assert data.startswith(b"%PDF-")
+    seen = pdf_text_cells(report, monkeypatch)
     cells = "\n".join(seen)
     assert XSS in cells  # plain text in the PDF (no markup there)
     assert "naïve café \ufffd\ufffd\ufffd 😀 long" in cells  # CJK replaced (DejaVu has 😀)
