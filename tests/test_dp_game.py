@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
+import _dp_helpers as _dp
 from privmeter.dp_game import (
     DPAuditResult,
     canaries_needed,
@@ -22,21 +23,11 @@ torch.set_num_threads(1)
 D = 50
 
 
-def make_mlp() -> nn.Module:
-    return nn.Sequential(nn.Linear(D, 64), nn.ReLU(), nn.Linear(64, 4))
-
-
-class NoNoiseTrainer(TorchTrainer):
-    """Broken DP-SGD: the accountant is told sigma, the optimizer adds no noise."""
-
-    def _dp_noise_multiplier(self, accounted: float) -> float:
-        return 0.0
+make_mlp = functools.partial(_dp.make_mlp, D, 64)
 
 
 def task(n: int = 400) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(n, D)).astype(np.float32)
-    return x, ((x[:, 0] > 0).astype(np.int64) + 2 * (x[:, 1] > 0).astype(np.int64))
+    return _dp.four_class_task(n, D)
 
 
 def dp_trainer(sigma: float, *, cls: type = TorchTrainer, epochs: int = 10) -> TorchTrainer:
@@ -70,7 +61,7 @@ def test_broken_dp_sgd_is_flagged_as_violated() -> None:
     # no noise, clipping kept; the accountant claims 0.57-0.62 (sigma 16, delta 1e-6).
     # Measured with 200 mislabelled canaries, 2 runs, 30 epochs, seeds 0-4: every seed
     # violated; one-run 2.19-2.61, Clopper-Pearson 1.96-2.73, GDP 8.4-11.2
-    res = dp_audit_game(task(), dp_trainer(16.0, cls=NoNoiseTrainer, epochs=30),
+    res = dp_audit_game(task(), dp_trainer(16.0, cls=_dp.NoNoiseTrainer, epochs=30),
                         n_canaries=200, runs=2, seed=0)
     assert res.verdict == "violated" and res.violated
     assert res.claimed_epsilon < 0.6

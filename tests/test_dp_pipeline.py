@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -13,8 +14,8 @@ import pytest
 pytest.importorskip("opacus")
 
 import torch
-from torch import nn
 
+import _dp_helpers as _dp
 import privmeter as pm
 from privmeter.cli import main
 from privmeter.training import DPConfig, TorchTrainer
@@ -23,21 +24,11 @@ torch.set_num_threads(1)
 D = 20
 
 
-def make_mlp() -> nn.Module:
-    return nn.Sequential(nn.Linear(D, 32), nn.ReLU(), nn.Linear(32, 4))
-
-
-class NoNoiseTrainer(TorchTrainer):
-    """Broken DP-SGD: the accountant is told sigma, the optimizer adds no noise."""
-
-    def _dp_noise_multiplier(self, accounted: float) -> float:
-        return 0.0
+make_mlp = functools.partial(_dp.make_mlp, D, 32)
 
 
 def task(n: int = 400) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(n, D)).astype(np.float32)
-    return x, ((x[:, 0] > 0).astype(np.int64) + 2 * (x[:, 1] > 0).astype(np.int64))
+    return _dp.four_class_task(n, D)
 
 
 def trainer(sigma: float, cls: type = TorchTrainer, epochs: int = 10) -> TorchTrainer:
@@ -53,7 +44,7 @@ def test_dp_game_report_consistent_and_violated(tmp_path: Path) -> None:
     assert all(b["epsilon_lb"] <= dp["claimed_epsilon"] for b in dp["lower_bounds"])
     assert ok.extras["dp_claim"]["epsilon"] == dp["claimed_epsilon"]
     assert ok.results[0].n_members + ok.results[0].n_non_members == 150
-    broken = pm.Audit(task(), trainer(16.0, NoNoiseTrainer, epochs=30), game="dp",
+    broken = pm.Audit(task(), trainer(16.0, _dp.NoNoiseTrainer, epochs=30), game="dp",
                       dp_canaries=200, progress=False).run()
     assert broken.extras["dp"]["verdict"] == "violated"
     text = broken.summary()
