@@ -296,11 +296,12 @@ def _binned_var(
     out = np.empty(ql.shape, dtype=np.float64)
     for q in range(ql.shape[1]):
         b, k = quantile_bins(level[:, q], n_bins)
-        edges_b, _ = quantile_bins(ql[:, q], n_bins, edges_from=level[:, q])
+        scored = b if query_level is None else quantile_bins(
+            ql[:, q], n_bins, edges_from=level[:, q])[0]
         num = np.bincount(b, weights=ss[:, q], minlength=k)
         den = np.bincount(b, weights=dof, minlength=k)
         var = np.where(den > 0, num / np.maximum(den, 1.0), pooled[q])
-        out[:, q] = np.maximum(var, _BIN_VAR_FLOOR * pooled[q])[edges_b]
+        out[:, q] = np.maximum(var, _BIN_VAR_FLOOR * pooled[q])[scored]
     return out
 
 
@@ -367,8 +368,9 @@ def _learned_gap(
         shift[:, q] = f[ba]
     pooled = fin.pooled_var if fin.pooled_defined else fout.pooled_var
     if variance_bins > 1:
-        var_in = _binned_var(fin.ss if fin.ss is not None else np.zeros_like(gap), fin.count,
-                             fout.mean, pooled, variance_bins, query_level=mu_out)
+        assert fin.ss is not None  # reference_stats always records the squared deviations
+        var_in = _binned_var(fin.ss, fin.count, fout.mean, pooled, variance_bins,
+                             query_level=mu_out)
     else:
         var_in = np.broadcast_to(np.asarray(pooled), mu_out.shape).copy()
     return mu_out + shift, var_in
